@@ -1,0 +1,14 @@
+//! image-promote: promote a tested container image from a staging registry to a production
+//! registry, byte for byte, and refuse to promote what should not ship. This library is shared by
+//! the binary, the integration tests and the fuzz targets; `../DESIGN.md` describes the pipeline.
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod copy;
+pub mod digest;
+pub mod error;
+pub mod media;
+pub mod reference;
+pub mod registry;
+pub mod runtime;
+pub mod scan;

@@ -1,0 +1,657 @@
+//! The Distribution API client: manifests (raw bytes, by tag or digest), blobs (HEAD, streamed
+//! GET, upload sessions, cross-repository mount, monolithic PUT with a streamed-PATCH fallback)
+//! and tags. One [`RegistryClient`] per role (source or destination), each with its own
+//! credentials; authentication, retries and scheme decisions happen below every call.
+
+pub mod auth;
+pub mod credentials;
+pub mod retry;
+pub mod transport;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use serde::Deserialize;
+
+use crate::digest::Digest;
+use crate::error::{Category, Error, Result};
+use crate::media::{MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, Manifest};
+use crate::reference::Reference;
+use auth::{Challenge, Token};
+use credentials::{Credential, CredentialSource};
+use retry::RetryPolicy;
+use transport::{Body, Method, Request, Response, Transport};
+
+/// The state of one registry host for one role.
+struct Host {
+    base: String,
+    challenge: Mutex<Challenge>,
+    credential: Option<Credential>,
+    token: tokio::sync::Mutex<Option<Token>>,
+    /// Set once monolithic PUT was refused: later uploads go straight to PATCH.
+    prefer_patch: AtomicBool,
+}
+
+/// What happened when an upload was started.
+pub enum UploadStart {
+    /// The blob was mounted from another repository: nothing to upload.
+    Mounted,
+    /// An upload session: its absolute URL.
+    Session(String),
+}
+
+/// What a blob HEAD told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobInfo {
+    /// `Content-Length`.
+    pub size: u64,
+}
+
+/// Counters of requests, for reports and benchmarks.
+#[derive(Debug, Default)]
+pub struct RequestCounters {
+    /// Requests sent (attempts, auth included).
+    pub requests: AtomicU64,
+    /// Attempts that were retried.
+    pub retries: AtomicU64,
+}
+
+/// A Distribution API client for one role.
+pub struct RegistryClient {
+    transport: Arc<Transport>,
+    credentials: CredentialSource,
+    retry: RetryPolicy,
+    hosts: tokio::sync::Mutex<HashMap<String, Arc<Host>>>,
+    scopes: Mutex<HashMap<String, BTreeSet<String>>>,
+    /// Counters.
+    pub counters: Arc<RequestCounters>,
+    role: &'static str,
+}
+
+#[derive(Deserialize)]
+struct OciErrors {
+    #[serde(default)]
+    errors: Vec<OciError>,
+}
+
+#[derive(Deserialize)]
+struct OciError {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+impl RegistryClient {
+    /// A client for one role (`"source"` or `"destination"`; used in messages and hints).
+    #[must_use]
+    pub fn new(transport: Arc<Transport>, credentials: CredentialSource, retry: RetryPolicy, role: &'static str) -> Self {
+        Self {
+            transport,
+            credentials,
+            retry,
+            hosts: tokio::sync::Mutex::new(HashMap::new()),
+            scopes: Mutex::new(HashMap::new()),
+            counters: Arc::new(RequestCounters::default()),
+            role,
+        }
+    }
+
+    /// The retry policy.
+    #[must_use]
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// Declares that this client will need `actions` (`pull`, `pull,push`) on `repository` of
+    /// `host`; one token then covers every declared scope of the host.
+    pub fn add_scope(&self, host: &str, repository: &str, actions: &str) {
+        if let Ok(mut scopes) = self.scopes.lock() {
+            scopes
+                .entry(host.to_owned())
+                .or_default()
+                .insert(format!("repository:{repository}:{actions}"));
+        }
+    }
+
+    fn scope_for(&self, host: &str) -> Vec<String> {
+        self.scopes
+            .lock()
+            .map(|s| s.get(host).map(|set| set.iter().cloned().collect()).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    async fn host(&self, host: &str) -> Result<Arc<Host>> {
+        let mut hosts = self.hosts.lock().await;
+        if let Some(h) = hosts.get(host) {
+            return Ok(h.clone());
+        }
+        let credential = self.credentials.lookup(host).await?;
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let (base, probe) = retry::run(&self.retry, "ping", |_| self.transport.resolve_base(host))
+            .await
+            .map_err(|e| e.context(format_args!("cannot reach the {} registry {host}", self.role)))?;
+        let challenge = match probe.as_ref().filter(|r| r.status == 401).and_then(|r| r.header("www-authenticate")) {
+            Some(h) => auth::parse_challenge(h)?,
+            None => Challenge::None,
+        };
+        let h = Arc::new(Host {
+            base,
+            challenge: Mutex::new(challenge),
+            credential,
+            token: tokio::sync::Mutex::new(None),
+            prefer_patch: AtomicBool::new(false),
+        });
+        hosts.insert(host.to_owned(), h.clone());
+        Ok(h)
+    }
+
+    /// The base URL of a host (`http://127.0.0.1:5000`), probing it once.
+    ///
+    /// # Errors
+    /// When the host cannot be reached.
+    pub async fn base_url(&self, host: &str) -> Result<String> {
+        Ok(self.host(host).await?.base.clone())
+    }
+
+    async fn fetch_token(&self, host_name: &str, host: &Host, force: bool) -> Result<Option<String>> {
+        let challenge = host.challenge.lock().map_err(|_| Error::internal("auth state poisoned"))?.clone();
+        let (realm, service) = match challenge {
+            Challenge::None => return Ok(None),
+            Challenge::Basic => {
+                let Some(c) = &host.credential else {
+                    return Err(self.no_credentials(host_name));
+                };
+                let raw = format!("{}:{}", c.username, c.password.expose());
+                return Ok(Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))));
+            }
+            Challenge::Bearer { realm, service, .. } => (realm, service),
+        };
+        let mut slot = host.token.lock().await;
+        if !force
+            && let Some(t) = slot.as_ref()
+            && t.expires > Instant::now()
+        {
+            return Ok(Some(format!("Bearer {}", t.value.expose())));
+        }
+        let scopes = self.scope_for(host_name);
+        let realm_url = url::Url::parse(&realm)
+            .map_err(|_| Error::registry(format!("{host_name} named an invalid token realm `{}`", crate::reference::shorten(&realm))))?;
+        let realm_host = realm_url.host_str().unwrap_or_default();
+        let registry_host = url::Url::parse(&host.base).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+        if realm_url.scheme() != "https" && realm_host != registry_host {
+            return Err(Error::authentication(format!(
+                "{host_name} sends credentials to a token realm on another host over plain HTTP ({})",
+                transport::redact_url(&realm)
+            ))
+            .hint("refused so that credentials are not exposed; the registry's token realm must use HTTPS"));
+        }
+        let mut url = realm_url.clone();
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = &service {
+                q.append_pair("service", s);
+            }
+            for s in &scopes {
+                q.append_pair("scope", s);
+            }
+        }
+        let mut request = Request::new(Method::GET, url.to_string());
+        if let Some(c) = &host.credential {
+            let raw = format!("{}:{}", c.username, c.password.expose());
+            request = request.header("Authorization", format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw)));
+        }
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let response = self.transport.send(request).await?;
+        if response.status == 401 || response.status == 403 {
+            return Err(if host.credential.is_some() {
+                Error::authentication(format!("the token service for {host_name} rejected the {} credentials", self.role))
+                    .hint(format!("check the {} username and password (or token) for {host_name}", self.role))
+            } else {
+                self.no_credentials(host_name)
+            });
+        }
+        if !response.status.is_success() {
+            let status = response.status.as_u16();
+            return Err(retry::classify_status(
+                status,
+                None,
+                format!("token request to {} failed with HTTP {status}", transport::redact_url(&realm)),
+            ));
+        }
+        let body = response.bytes_limited(1 << 20).await?;
+        let token = auth::parse_token_reply(&body, &scopes.join(" "))?;
+        let header = format!("Bearer {}", token.value.expose());
+        *slot = Some(token);
+        Ok(Some(header))
+    }
+
+    fn no_credentials(&self, host: &str) -> Error {
+        Error::authentication(format!("{host} requires authentication and no {} credentials were given", self.role)).hint(format!(
+            "pass --{}-username/--{}-password (or log in so that docker's config.json has {host})",
+            self.role, self.role
+        ))
+    }
+
+    /// Sends a request built by `build` with authentication, handling one re-auth on 401.
+    /// The request is not retried here (see [`Self::execute`]).
+    async fn send_authed(&self, host_name: &str, build: &(dyn Fn(&str) -> Request + Sync)) -> Result<Response> {
+        let host = self.host(host_name).await?;
+        let mut auth = self.fetch_token(host_name, &host, false).await?;
+        let mut reauthed = false;
+        loop {
+            let mut request = build(&host.base);
+            if let Some(a) = &auth {
+                request = request.header("Authorization", a.clone());
+            }
+            self.counters.requests.fetch_add(1, Ordering::Relaxed);
+            let response = self.transport.send(request).await?;
+            if response.status != 401 {
+                return Ok(response);
+            }
+            let header = response.header("www-authenticate").map(str::to_owned);
+            let challenge = match &header {
+                Some(h) => auth::parse_challenge(h)?,
+                None => Challenge::None,
+            };
+            if let Challenge::Bearer { error: Some(e), .. } = &challenge
+                && e == "insufficient_scope"
+            {
+                return Err(Error::permission(format!(
+                    "the {} credentials may not do this on {host_name} (insufficient_scope)",
+                    self.role
+                ))
+                .hint(format!("check that the {} credentials can {} the repository", self.role, if self.role == "destination" { "push to" } else { "pull from" })));
+            }
+            if reauthed || matches!(challenge, Challenge::None) {
+                return Err(if host.credential.is_some() {
+                    Error::authentication(format!("{host_name} rejected the {} credentials", self.role))
+                        .hint(format!("check the {} username and password (or token) for {host_name}", self.role))
+                } else {
+                    self.no_credentials(host_name)
+                });
+            }
+            if let Ok(mut c) = host.challenge.lock() {
+                *c = challenge;
+            }
+            reauthed = true;
+            auth = self.fetch_token(host_name, &host, true).await?;
+        }
+    }
+
+    /// Sends with authentication and retries; `expect` lists the statuses that are success.
+    async fn execute(&self, host: &str, what: &str, expect: &[u16], build: &(dyn Fn(&str) -> Request + Sync)) -> Result<Response> {
+        retry::run(&self.retry, what, |attempt| async move {
+            if attempt > 1 {
+                self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            }
+            let response = self.send_authed(host, build).await?;
+            if expect.contains(&response.status.as_u16()) {
+                return Ok(response);
+            }
+            Err(error_from_response(response, what).await)
+        })
+        .await
+    }
+
+    /// Fetches a manifest's raw bytes and checks its digest against `Docker-Content-Digest` and
+    /// against the reference's digest.
+    ///
+    /// # Errors
+    /// REGISTRY errors (not found, …), VALIDATION errors for digest mismatches or bad manifests.
+    pub async fn get_manifest(&self, reference: &Reference, tag_or_digest: &str) -> Result<Manifest> {
+        let what = format!("{}/{}:{}", reference.registry(), reference.repository(), tag_or_digest);
+        let repo = reference.repository().to_owned();
+        let tod = tag_or_digest.to_owned();
+        let build = move |base: &str| {
+            Request::new(Method::GET, format!("{base}/v2/{repo}/manifests/{tod}")).header("Accept", MANIFEST_ACCEPT)
+        };
+        let response = self
+            .execute(reference.api_host(), &format!("GET manifest {what}"), &[200], &build)
+            .await
+            .map_err(|e| not_found_hint(e, &what))?;
+        let content_type = response.header("content-type").map(str::to_owned);
+        let header_digest = response.header("docker-content-digest").map(str::to_owned);
+        let bytes = response.bytes_limited(MAX_MANIFEST_BYTES).await.map_err(|e| {
+            if e.category == Category::Validation {
+                e.hint("manifests over 4 MiB are refused")
+            } else {
+                e
+            }
+        })?;
+        let manifest = Manifest::parse(&what, bytes, content_type.as_deref())?;
+        if let Ok(expected) = Digest::parse(tag_or_digest) {
+            let actual = expected.same_algorithm_of(&manifest.bytes);
+            if actual != expected {
+                return Err(Error::verification(format!(
+                    "manifest {what}: the registry served bytes whose digest is {actual}"
+                ))
+                .hint("the registry does not serve the content it was asked for; do not promote from it"));
+            }
+        }
+        if let Some(h) = header_digest
+            && let Ok(hd) = Digest::parse(&h)
+        {
+            let actual = hd.same_algorithm_of(&manifest.bytes);
+            if actual != hd {
+                return Err(Error::verification(format!(
+                    "manifest {what}: Docker-Content-Digest says {hd} but the bytes hash to {actual}"
+                )));
+            }
+        }
+        Ok(manifest)
+    }
+
+    /// HEADs a manifest; `None` if absent. Returns its digest from `Docker-Content-Digest`.
+    ///
+    /// # Errors
+    /// Registry errors other than 404.
+    pub async fn head_manifest(&self, reference: &Reference, tag_or_digest: &str) -> Result<Option<Digest>> {
+        let repo = reference.repository().to_owned();
+        let tod = tag_or_digest.to_owned();
+        let build = move |base: &str| {
+            Request::new(Method::HEAD, format!("{base}/v2/{repo}/manifests/{tod}")).header("Accept", MANIFEST_ACCEPT)
+        };
+        let response = self
+            .execute(reference.api_host(), &format!("HEAD manifest {}:{tag_or_digest}", reference.name()), &[200, 404], &build)
+            .await?;
+        if response.status == 404 {
+            return Ok(None);
+        }
+        match response.header("docker-content-digest").map(Digest::parse) {
+            Some(Ok(d)) => Ok(Some(d)),
+            _ => {
+                // Without the header, fetch to learn the digest.
+                Ok(Some(self.get_manifest(reference, tag_or_digest).await?.digest))
+            }
+        }
+    }
+
+    /// PUTs raw manifest bytes with their media type under `tag_or_digest`.
+    ///
+    /// # Errors
+    /// Registry errors; a VALIDATION error if the registry reports another digest.
+    pub async fn put_manifest(&self, reference: &Reference, tag_or_digest: &str, manifest: &Manifest) -> Result<()> {
+        let repo = reference.repository().to_owned();
+        let tod = tag_or_digest.to_owned();
+        let bytes = manifest.bytes.clone();
+        let media_type = manifest.media_type.clone();
+        let build = move |base: &str| {
+            Request::new(Method::PUT, format!("{base}/v2/{repo}/manifests/{tod}"))
+                .header("Content-Type", media_type.clone())
+                .body(Body::Bytes(bytes.clone()))
+        };
+        let what = format!("PUT manifest {}:{tag_or_digest}", reference.name());
+        let response = self
+            .execute(reference.api_host(), &what, &[200, 201, 202], &build)
+            .await
+            .map_err(|e| push_hint(e, reference))?;
+        if let Some(Ok(d)) = response.header("docker-content-digest").map(Digest::parse)
+            && d != manifest.digest
+        {
+            return Err(Error::verification(format!(
+                "{what}: the registry stored it as {d}, not {}",
+                manifest.digest
+            ))
+            .hint("the destination registry rewrote the manifest; it cannot hold this image digest-preserving"));
+        }
+        Ok(())
+    }
+
+    /// HEADs a blob: `None` if absent; checks `Docker-Content-Digest` when sent.
+    ///
+    /// # Errors
+    /// Registry errors other than 404; a VALIDATION error when the registry names another digest.
+    pub async fn head_blob(&self, reference: &Reference, digest: &Digest) -> Result<Option<BlobInfo>> {
+        let repo = reference.repository().to_owned();
+        let d = digest.to_string();
+        let build = move |base: &str| Request::new(Method::HEAD, format!("{base}/v2/{repo}/blobs/{d}"));
+        let response = self
+            .execute(reference.api_host(), &format!("HEAD blob {digest}"), &[200, 404], &build)
+            .await?;
+        if response.status == 404 {
+            return Ok(None);
+        }
+        if let Some(h) = response.header("docker-content-digest")
+            && h != digest.to_string()
+        {
+            return Err(Error::verification(format!(
+                "{}: HEAD of blob {digest} answered with Docker-Content-Digest {}",
+                reference.name(),
+                crate::reference::shorten(h)
+            )));
+        }
+        let size = response
+            .header("content-length")
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| Error::registry(format!("HEAD of blob {digest} on {} sent no Content-Length", reference.name())))?;
+        Ok(Some(BlobInfo { size }))
+    }
+
+    /// GETs a blob as a stream (not verified here: the caller wraps it in a verifier).
+    ///
+    /// # Errors
+    /// Registry errors (404 BLOB_UNKNOWN, …).
+    pub async fn get_blob(&self, reference: &Reference, digest: &Digest) -> Result<transport::BodyStream> {
+        let repo = reference.repository().to_owned();
+        let d = digest.to_string();
+        let build = move |base: &str| Request::new(Method::GET, format!("{base}/v2/{repo}/blobs/{d}"));
+        let response = self
+            .execute(reference.api_host(), &format!("GET blob {digest} from {}", reference.name()), &[200], &build)
+            .await
+            .map_err(|e| {
+                if e.status == Some(404) {
+                    e.hint(format!("the source registry lost blob {digest}: the image in {} is broken; rebuild and push it", reference.name()))
+                } else {
+                    e
+                }
+            })?;
+        Ok(response.stream())
+    }
+
+    /// GETs a small blob (a config) into memory and verifies it.
+    ///
+    /// # Errors
+    /// Registry errors; VALIDATION errors for wrong bytes.
+    pub async fn get_blob_bytes(&self, reference: &Reference, digest: &Digest, size: u64, limit: usize) -> Result<Bytes> {
+        if size > limit as u64 {
+            return Err(Error::input(format!("blob {digest} declares {size} bytes, over the {limit}-byte limit for configs")));
+        }
+        let repo = reference.repository().to_owned();
+        let d = digest.to_string();
+        let build = move |base: &str| Request::new(Method::GET, format!("{base}/v2/{repo}/blobs/{d}"));
+        let what = format!("GET blob {digest} from {}", reference.name());
+        let policy = self.retry;
+        retry::run(&policy, &what, |_| async {
+            let response = self.execute(reference.api_host(), &what, &[200], &build).await?;
+            let bytes = response.bytes_limited(limit).await?;
+            let mut v = crate::digest::Verifier::new(digest, Some(size));
+            v.update(&bytes)?;
+            v.finish()?;
+            Ok(bytes)
+        })
+        .await
+    }
+
+    /// Starts an upload in `reference`'s repository, mounting `mount` (digest, from-repository)
+    /// when given. A mount the registry cannot do opens a normal session instead.
+    ///
+    /// # Errors
+    /// Registry, permission and authentication errors.
+    pub async fn start_upload(&self, reference: &Reference, mount: Option<(&Digest, &str)>) -> Result<UploadStart> {
+        let repo = reference.repository().to_owned();
+        let query = match mount {
+            Some((d, from)) => format!("?mount={d}&from={from}"),
+            None => String::new(),
+        };
+        let build = move |base: &str| {
+            Request::new(Method::POST, format!("{base}/v2/{repo}/blobs/uploads/{query}")).header("Content-Length", "0")
+        };
+        let response = self
+            .execute(reference.api_host(), &format!("start upload to {}", reference.name()), &[201, 202], &build)
+            .await
+            .map_err(|e| push_hint(e, reference))?;
+        if response.status == 201 && mount.is_some() {
+            return Ok(UploadStart::Mounted);
+        }
+        let location = self.location(reference, &response).await?;
+        Ok(UploadStart::Session(location))
+    }
+
+    async fn location(&self, reference: &Reference, response: &Response) -> Result<String> {
+        let loc = response
+            .header("location")
+            .ok_or_else(|| Error::registry(format!("{}: upload response without Location", reference.name())))?;
+        let base = url::Url::parse(&response.url).map_err(|_| Error::internal("response URL does not parse"))?;
+        let joined = base
+            .join(loc)
+            .map_err(|_| Error::registry(format!("{}: upload Location does not parse", reference.name())))?;
+        Ok(joined.to_string())
+    }
+
+    /// Uploads a blob body into a session: a monolithic PUT, or (when the registry refused that
+    /// once) a streamed PATCH then a closing PUT. One attempt: the caller retries the whole blob.
+    ///
+    /// # Errors
+    /// Registry and network errors; `BLOB_UPLOAD_UNKNOWN` is retryable (the caller restarts).
+    pub async fn finish_upload(&self, reference: &Reference, session: &str, digest: &Digest, size: u64, body: transport::BodyStream) -> Result<()> {
+        let host_name = reference.api_host();
+        let host = self.host(host_name).await?;
+        let put_url = |session: &str| {
+            let sep = if session.contains('?') { '&' } else { '?' };
+            format!("{session}{sep}digest={digest}")
+        };
+        if host.prefer_patch.load(Ordering::Relaxed) {
+            return self.patch_then_put(reference, session, digest, size, body).await;
+        }
+        let url = put_url(session);
+        let body_slot = Mutex::new(Some(body));
+        let build = |_: &str| {
+            let body = body_slot.lock().ok().and_then(|mut b| b.take());
+            let req = Request::new(Method::PUT, url.clone()).header("Content-Type", "application/octet-stream");
+            match body {
+                Some(b) => req.body(Body::Stream(b, Some(size))),
+                None => req.body(Body::Bytes(Bytes::new())),
+            }
+        };
+        let response = self.send_authed(host_name, &build).await?;
+        match response.status.as_u16() {
+            201 | 204 => Ok(()),
+            405 | 501 | 413 => {
+                host.prefer_patch.store(true, Ordering::Relaxed);
+                let mut e = error_from_response(response, &format!("PUT blob {digest}")).await;
+                e.message = format!("monolithic upload refused; switching to chunked uploads: {}", e.message);
+                Err(e.retryable(true))
+            }
+            _ => Err(error_from_response(response, &format!("upload blob {digest} to {}", reference.name()))
+                .await
+                .pipe(|e| push_hint(e, reference))),
+        }
+    }
+
+    async fn patch_then_put(&self, reference: &Reference, session: &str, digest: &Digest, size: u64, body: transport::BodyStream) -> Result<()> {
+        let host_name = reference.api_host();
+        let body_slot = Mutex::new(Some(body));
+        let session_owned = session.to_owned();
+        let build = |_: &str| {
+            let body = body_slot.lock().ok().and_then(|mut b| b.take());
+            let req = Request::new(Method::PATCH, session_owned.clone()).header("Content-Type", "application/octet-stream");
+            match body {
+                Some(b) => req
+                    .header("Content-Range", format!("0-{}", size.saturating_sub(1)))
+                    .body(Body::Stream(b, Some(size))),
+                None => req.body(Body::Bytes(Bytes::new())),
+            }
+        };
+        let response = self.send_authed(host_name, &build).await?;
+        if response.status != 202 {
+            return Err(error_from_response(response, &format!("PATCH blob {digest}")).await);
+        }
+        let next = self.location(reference, &response).await?;
+        let sep = if next.contains('?') { '&' } else { '?' };
+        let url = format!("{next}{sep}digest={digest}");
+        let build = move |_: &str| Request::new(Method::PUT, url.clone()).header("Content-Length", "0");
+        let response = self.send_authed(host_name, &build).await?;
+        if matches!(response.status.as_u16(), 201 | 204) {
+            Ok(())
+        } else {
+            Err(error_from_response(response, &format!("close upload of blob {digest}")).await)
+        }
+    }
+
+    /// Cancels an upload session (best effort).
+    pub async fn cancel_upload(&self, reference: &Reference, session: &str) {
+        let url = session.to_owned();
+        let build = move |_: &str| Request::new(Method::DELETE, url.clone());
+        let _ = self.send_authed(reference.api_host(), &build).await;
+    }
+
+    /// Lists the tags of a repository (empty when the repository does not exist).
+    ///
+    /// # Errors
+    /// Registry errors.
+    pub async fn list_tags(&self, reference: &Reference) -> Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Tags {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let repo = reference.repository().to_owned();
+        let build = move |base: &str| Request::new(Method::GET, format!("{base}/v2/{repo}/tags/list"));
+        let response = self
+            .execute(reference.api_host(), &format!("list tags of {}", reference.name()), &[200, 404], &build)
+            .await?;
+        if response.status == 404 {
+            return Ok(Vec::new());
+        }
+        let body = response.bytes_limited(16 << 20).await?;
+        let tags: Tags = serde_json::from_slice(&body)
+            .map_err(|e| Error::registry(format!("tags/list of {} is not valid JSON: {e}", reference.name())))?;
+        Ok(tags.tags.unwrap_or_default())
+    }
+}
+
+trait Pipe: Sized {
+    fn pipe<T>(self, f: impl FnOnce(Self) -> T) -> T {
+        f(self)
+    }
+}
+impl<T> Pipe for T {}
+
+fn not_found_hint(e: Error, what: &str) -> Error {
+    if e.status == Some(404) {
+        e.hint(format!("check that {what} exists and that the reference is spelled right"))
+    } else {
+        e
+    }
+}
+
+fn push_hint(e: Error, reference: &Reference) -> Error {
+    if e.category == Category::Permission && e.hint.is_none() {
+        e.hint(format!("check that the destination credentials can push to {}", reference.name()))
+    } else {
+        e
+    }
+}
+
+/// Turns an unexpected response into a classified error, keeping the registry's OCI error code.
+async fn error_from_response(response: Response, what: &str) -> Error {
+    let status = response.status.as_u16();
+    let retry_after = response.header("retry-after").and_then(retry::parse_retry_after);
+    let body = response.bytes_limited(64 * 1024).await.unwrap_or_default();
+    let parsed: Option<OciErrors> = serde_json::from_slice(&body).ok();
+    let first = parsed.as_ref().and_then(|p| p.errors.first());
+    let code = first.map(|e| e.code.clone()).filter(|c| !c.is_empty());
+    let detail = match first {
+        Some(e) if !e.message.is_empty() => format!(": {} ({})", crate::reference::shorten(&e.message), e.code),
+        Some(e) => format!(": {}", e.code),
+        None => String::new(),
+    };
+    let mut error = retry::classify_status(status, code.as_deref(), format!("{what}: HTTP {status}{detail}"));
+    error.retry_after = retry_after;
+    error
+}
