@@ -11,7 +11,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::error::{Error, Result};
 use crate::reference::Reference;
 use crate::registry::RegistryClient;
-use crate::registry::credentials::{Credential, CredentialSource, Secret, default_docker_config_dir};
+use crate::registry::credentials::{
+    Credential, CredentialSource, Secret, default_docker_config_dir,
+};
 use crate::registry::retry::RetryPolicy;
 use crate::registry::transport::{Transport, TransportOptions};
 
@@ -50,16 +52,34 @@ pub fn split_list(values: &[String]) -> Vec<String> {
 #[derive(Debug, Args, Clone)]
 pub struct RegistryArgs {
     /// User name for the source registry.
-    #[arg(long, env = "IMAGE_PROMOTE_SOURCE_USERNAME", help_heading = "Credentials")]
+    #[arg(
+        long,
+        env = "IMAGE_PROMOTE_SOURCE_USERNAME",
+        help_heading = "Credentials"
+    )]
     pub source_username: Option<String>,
     /// Password or token for the source registry.
-    #[arg(long, env = "IMAGE_PROMOTE_SOURCE_PASSWORD", hide_env_values = true, help_heading = "Credentials")]
+    #[arg(
+        long,
+        env = "IMAGE_PROMOTE_SOURCE_PASSWORD",
+        hide_env_values = true,
+        help_heading = "Credentials"
+    )]
     pub source_password: Option<String>,
     /// User name for the destination registry.
-    #[arg(long, env = "IMAGE_PROMOTE_DESTINATION_USERNAME", help_heading = "Credentials")]
+    #[arg(
+        long,
+        env = "IMAGE_PROMOTE_DESTINATION_USERNAME",
+        help_heading = "Credentials"
+    )]
     pub destination_username: Option<String>,
     /// Password or token for the destination registry.
-    #[arg(long, env = "IMAGE_PROMOTE_DESTINATION_PASSWORD", hide_env_values = true, help_heading = "Credentials")]
+    #[arg(
+        long,
+        env = "IMAGE_PROMOTE_DESTINATION_PASSWORD",
+        hide_env_values = true,
+        help_heading = "Credentials"
+    )]
     pub destination_password: Option<String>,
     /// Source credentials as USER:PASSWORD (skopeo style).
     #[arg(long, value_name = "USER:PASSWORD", help_heading = "Credentials", conflicts_with_all = ["source_username", "source_password"])]
@@ -71,10 +91,20 @@ pub struct RegistryArgs {
     #[arg(long, help_heading = "Credentials")]
     pub no_docker_config: bool,
     /// Extra CA certificate(s) to trust, in addition to the system roots: a PEM file path or PEM text. Repeatable.
-    #[arg(long, value_name = "PATH|PEM", help_heading = "TLS")]
+    #[arg(
+        long,
+        value_name = "PATH|PEM",
+        help_heading = "TLS",
+        allow_hyphen_values = true
+    )]
     pub ca_cert: Vec<String>,
     /// Registries (host[:port]) that may use plain HTTP or unverified TLS; comma- or newline-separated.
-    #[arg(long, value_name = "HOSTS", env = "IMAGE_PROMOTE_INSECURE_REGISTRIES", help_heading = "TLS")]
+    #[arg(
+        long,
+        value_name = "HOSTS",
+        env = "IMAGE_PROMOTE_INSECURE_REGISTRIES",
+        help_heading = "TLS"
+    )]
     pub insecure_registries: Vec<String>,
     /// One insecure registry (host[:port]); repeatable.
     #[arg(long, value_name = "HOST[:PORT]", help_heading = "TLS")]
@@ -98,7 +128,8 @@ pub struct RegistryArgs {
 /// # Errors
 /// A message naming the expected form.
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. 30s, 2m, 500ms"))
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. 30s, 2m, 500ms"))
 }
 
 /// `image-promote copy`.
@@ -142,7 +173,11 @@ impl CopyArgs {
     /// # Errors
     /// Input errors for malformed references.
     pub fn references(&self) -> Result<(Reference, Reference)> {
-        let src = self.src.as_ref().or(self.source.as_ref()).ok_or_else(|| Error::input("no source image given"))?;
+        let src = self
+            .src
+            .as_ref()
+            .or(self.source.as_ref())
+            .ok_or_else(|| Error::input("no source image given"))?;
         let dst = self
             .dst
             .as_ref()
@@ -163,20 +198,39 @@ impl CopyArgs {
     }
 }
 
-fn credential(user: Option<&String>, password: Option<&String>, pair: Option<&String>, role: &str) -> Result<Option<Credential>> {
+fn credential(
+    user: Option<&String>,
+    password: Option<&String>,
+    pair: Option<&String>,
+    role: &str,
+) -> Result<Option<Credential>> {
     if let Some(pair) = pair {
-        let flag = if role == "source" { "--src-creds" } else { "--dest-creds" };
+        let flag = if role == "source" {
+            "--src-creds"
+        } else {
+            "--dest-creds"
+        };
         return Credential::parse_pair(flag, pair).map(Some);
     }
-    match (user.filter(|u| !u.is_empty()), password.filter(|p| !p.is_empty())) {
+    match (
+        user.filter(|u| !u.is_empty()),
+        password.filter(|p| !p.is_empty()),
+    ) {
         (Some(u), Some(p)) => Ok(Some(Credential {
             username: u.clone(),
             password: Secret::new(p.clone()),
         })),
         (None, None) => Ok(None),
-        (Some(_), None) => Err(Error::input(format!("--{role}-username is set but --{role}-password is not"))
-            .hint(format!("pass both, or set IMAGE_PROMOTE_{}_PASSWORD", role.to_uppercase()))),
-        (None, Some(_)) => Err(Error::input(format!("--{role}-password is set but --{role}-username is not"))),
+        (Some(_), None) => Err(Error::input(format!(
+            "--{role}-username is set but --{role}-password is not"
+        ))
+        .hint(format!(
+            "pass both, or set IMAGE_PROMOTE_{}_PASSWORD",
+            role.to_uppercase()
+        ))),
+        (None, Some(_)) => Err(Error::input(format!(
+            "--{role}-password is set but --{role}-username is not"
+        ))),
     }
 }
 
@@ -189,8 +243,11 @@ pub fn read_ca_cert(value: &str) -> Result<Vec<u8>> {
         return Ok(value.as_bytes().to_vec());
     }
     std::fs::read(PathBuf::from(value)).map_err(|e| {
-        Error::input(format!("ca-cert `{}`: cannot read the file: {e}", crate::reference::shorten(value)))
-            .hint("pass a path to a PEM file or the PEM text itself")
+        Error::input(format!(
+            "ca-cert `{}`: cannot read the file: {e}",
+            crate::reference::shorten(value)
+        ))
+        .hint("pass a path to a PEM file or the PEM text itself")
     })
 }
 
@@ -202,7 +259,11 @@ impl RegistryArgs {
     pub fn clients(&self) -> Result<(Arc<RegistryClient>, Arc<RegistryClient>)> {
         let mut insecure = split_list(&self.insecure_registries);
         insecure.extend(split_list(&self.insecure_registry));
-        let ca_certs = self.ca_cert.iter().map(|c| read_ca_cert(c)).collect::<Result<Vec<_>>>()?;
+        let ca_certs = self
+            .ca_cert
+            .iter()
+            .map(|c| read_ca_cert(c))
+            .collect::<Result<Vec<_>>>()?;
         let transport = Arc::new(Transport::new(TransportOptions {
             ca_certs,
             insecure_registries: insecure,
@@ -214,8 +275,17 @@ impl RegistryArgs {
             base_delay: self.retry_base_delay,
             max_delay: self.retry_max_delay,
         };
-        let docker_dir = if self.no_docker_config { None } else { default_docker_config_dir() };
-        let src_cred = credential(self.source_username.as_ref(), self.source_password.as_ref(), self.src_creds.as_ref(), "source")?;
+        let docker_dir = if self.no_docker_config {
+            None
+        } else {
+            default_docker_config_dir()
+        };
+        let src_cred = credential(
+            self.source_username.as_ref(),
+            self.source_password.as_ref(),
+            self.src_creds.as_ref(),
+            "source",
+        )?;
         let dst_cred = credential(
             self.destination_username.as_ref(),
             self.destination_password.as_ref(),
@@ -224,13 +294,19 @@ impl RegistryArgs {
         )?;
         let source = RegistryClient::new(
             transport.clone(),
-            CredentialSource { explicit: src_cred, docker_config_dir: docker_dir.clone() },
+            CredentialSource {
+                explicit: src_cred,
+                docker_config_dir: docker_dir.clone(),
+            },
             retry,
             "source",
         );
         let destination = RegistryClient::new(
             transport,
-            CredentialSource { explicit: dst_cred, docker_config_dir: docker_dir },
+            CredentialSource {
+                explicit: dst_cred,
+                docker_config_dir: docker_dir,
+            },
             retry,
             "destination",
         );
@@ -240,7 +316,11 @@ impl RegistryArgs {
     /// Secret values given on the command line or in the environment (for masking).
     #[must_use]
     pub fn secrets(&self) -> Vec<String> {
-        let mut out: Vec<String> = [&self.source_password, &self.destination_password].into_iter().flatten().cloned().collect();
+        let mut out: Vec<String> = [&self.source_password, &self.destination_password]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
         for pair in [&self.src_creds, &self.dest_creds].into_iter().flatten() {
             if let Some((_, p)) = pair.split_once(':') {
                 out.push(p.to_owned());

@@ -50,7 +50,9 @@ impl ImageGraph {
 /// # Errors
 /// Registry errors (a missing child manifest names it), VALIDATION errors for bad manifests.
 pub async fn resolve_graph(client: &RegistryClient, reference: &Reference) -> Result<ImageGraph> {
-    let root = client.get_manifest(reference, &reference.manifest_reference()).await?;
+    let root = client
+        .get_manifest(reference, &reference.manifest_reference())
+        .await?;
     let mut graph = ImageGraph {
         reference: reference.clone(),
         root: root.clone(),
@@ -60,7 +62,16 @@ pub async fn resolve_graph(client: &RegistryClient, reference: &Reference) -> Re
     };
     let mut seen_blobs = BTreeSet::new();
     let mut seen_manifests = BTreeSet::new();
-    walk(client, reference, &root, 0, &mut graph, &mut seen_blobs, &mut seen_manifests).await?;
+    walk(
+        client,
+        reference,
+        &root,
+        0,
+        &mut graph,
+        &mut seen_blobs,
+        &mut seen_manifests,
+    )
+    .await?;
     Ok(graph)
 }
 
@@ -100,7 +111,13 @@ fn walk<'a>(
                     let m = client
                         .get_manifest(reference, &child.digest.to_string())
                         .await
-                        .map_err(|e| e.context(format_args!("index {} child {}", manifest.digest.short(), child.digest)))?;
+                        .map_err(|e| {
+                            e.context(format_args!(
+                                "index {} child {}",
+                                manifest.digest.short(),
+                                child.digest
+                            ))
+                        })?;
                     if m.bytes.len() as u64 != child.size {
                         return Err(Error::verification(format!(
                             "{reference}: child manifest {} is {} bytes, the index declares {}",
@@ -109,7 +126,16 @@ fn walk<'a>(
                             child.size
                         )));
                     }
-                    walk(client, reference, &m, depth + 1, graph, seen_blobs, seen_manifests).await?;
+                    walk(
+                        client,
+                        reference,
+                        &m,
+                        depth + 1,
+                        graph,
+                        seen_blobs,
+                        seen_manifests,
+                    )
+                    .await?;
                     graph.children.push(m);
                 }
             }
@@ -258,9 +284,19 @@ fn millis(since: Instant) -> u64 {
 ///
 /// # Errors
 /// Input errors for malformed extra tags.
-pub fn destination_tags(source: &Reference, destination: &Reference, extra: &[String]) -> Result<Vec<String>> {
+pub fn destination_tags(
+    source: &Reference,
+    destination: &Reference,
+    extra: &[String],
+) -> Result<Vec<String>> {
     let mut tags = Vec::new();
-    if let Some(t) = destination.tag().or_else(|| if destination.digest().is_none() { source.tag() } else { None }) {
+    if let Some(t) = destination.tag().or_else(|| {
+        if destination.digest().is_none() {
+            source.tag()
+        } else {
+            None
+        }
+    }) {
         tags.push(t.to_owned());
     }
     for t in extra {
@@ -294,7 +330,8 @@ pub async fn copy_graph(
             graph.root.digest
         )));
     }
-    let same_registry = graph.reference.api_host() == dst.api_host() && graph.reference.repository() != dst.repository();
+    let same_registry = graph.reference.api_host() == dst.api_host()
+        && graph.reference.repository() != dst.repository();
 
     // Blobs.
     let t = Instant::now();
@@ -342,7 +379,9 @@ pub async fn copy_graph(
     // Manifests by digest, children first.
     let t = Instant::now();
     for m in graph.children.iter().chain(std::iter::once(&graph.root)) {
-        let present = destination.head_manifest(dst, &m.digest.to_string()).await?;
+        let present = destination
+            .head_manifest(dst, &m.digest.to_string())
+            .await?;
         match present {
             Some(d) if d == m.digest => {}
             Some(d) => {
@@ -353,7 +392,9 @@ pub async fn copy_graph(
             }
             None if options.dry_run => report.manifests_pushed += 1,
             None => {
-                destination.put_manifest(dst, &m.digest.to_string(), m).await?;
+                destination
+                    .put_manifest(dst, &m.digest.to_string(), m)
+                    .await?;
                 report.manifests_pushed += 1;
             }
         }
@@ -363,7 +404,9 @@ pub async fn copy_graph(
     // Read back.
     let t = Instant::now();
     if !options.dry_run {
-        let back = destination.get_manifest(dst, &graph.root.digest.to_string()).await?;
+        let back = destination
+            .get_manifest(dst, &graph.root.digest.to_string())
+            .await?;
         if back.digest != graph.root.digest || back.bytes != graph.root.bytes {
             return Err(Error::verification(format!(
                 "{dst}: read back {} instead of {}",
@@ -402,7 +445,10 @@ pub async fn copy_graph(
         && report.blobs.mounted == 0
         && report.manifests_pushed == 0
         && report.tags.iter().all(|t| !t.written)
-        && !report.blob_records.iter().any(|b| b.action == BlobAction::WouldTransfer);
+        && !report
+            .blob_records
+            .iter()
+            .any(|b| b.action == BlobAction::WouldTransfer);
     report.timings = Timings {
         resolve_ms,
         blobs_ms,
@@ -415,7 +461,8 @@ pub async fn copy_graph(
         source.counters.requests.load(Ordering::Relaxed),
         destination.counters.requests.load(Ordering::Relaxed),
     );
-    report.retries = source.counters.retries.load(Ordering::Relaxed) + destination.counters.retries.load(Ordering::Relaxed);
+    report.retries = source.counters.retries.load(Ordering::Relaxed)
+        + destination.counters.retries.load(Ordering::Relaxed);
     Ok(report)
 }
 
@@ -460,7 +507,9 @@ async fn copy_blobs(
                 // Keep the most telling error: a verification failure beats a cancelled sibling.
                 let replace = match &first_error {
                     None => true,
-                    Some(prev) => prev.kind != ErrorKind::Verification && e.kind == ErrorKind::Verification,
+                    Some(prev) => {
+                        prev.kind != ErrorKind::Verification && e.kind == ErrorKind::Verification
+                    }
                 };
                 if replace {
                     first_error = Some(e);
@@ -503,7 +552,11 @@ impl BlobJob {
     }
 
     async fn confirm(&self) -> Result<bool> {
-        match self.destination.head_blob(&self.dst, &self.blob.digest).await? {
+        match self
+            .destination
+            .head_blob(&self.dst, &self.blob.digest)
+            .await?
+        {
             None => Ok(false),
             Some(info) if info.size == self.blob.size => Ok(true),
             Some(info) => Err(Error::verification(format!(
@@ -523,7 +576,9 @@ impl BlobJob {
         if self.dry_run {
             return Ok(BlobAction::WouldTransfer);
         }
-        let mount = self.mount.then(|| (&self.blob.digest, self.src.repository()));
+        let mount = self
+            .mount
+            .then(|| (&self.blob.digest, self.src.repository()));
         let session = match self.destination.start_upload(&self.dst, mount).await? {
             UploadStart::Mounted => {
                 if self.confirm().await? {
@@ -549,7 +604,13 @@ impl BlobJob {
         let stream = VerifyingStream::new(body, &self.blob.digest, self.blob.size, slot.clone());
         let result = self
             .destination
-            .finish_upload(&self.dst, &session, &self.blob.digest, self.blob.size, Box::pin(stream))
+            .finish_upload(
+                &self.dst,
+                &session,
+                &self.blob.digest,
+                self.blob.size,
+                Box::pin(stream),
+            )
             .await;
         let stream_error = slot.lock().ok().and_then(|mut s| s.take());
         match (result, stream_error) {
@@ -580,7 +641,12 @@ pub struct VerifyingStream {
 impl VerifyingStream {
     /// A verifying wrapper; errors are also stored in `slot` for the caller.
     #[must_use]
-    pub fn new(inner: BodyStream, digest: &Digest, size: u64, slot: Arc<Mutex<Option<Error>>>) -> Self {
+    pub fn new(
+        inner: BodyStream,
+        digest: &Digest,
+        size: u64,
+        slot: Arc<Mutex<Option<Error>>>,
+    ) -> Self {
         Self {
             inner,
             verifier: Some(Verifier::new(digest, Some(size))),
@@ -667,7 +733,13 @@ mod tests {
     async fn passes_good_bytes_through() {
         let d = Digest::sha256_of(b"abcdef");
         let slot = Arc::new(Mutex::new(None));
-        let (out, err) = drain(VerifyingStream::new(chunks(&[b"ab", b"cd", b"ef"]), &d, 6, slot.clone())).await;
+        let (out, err) = drain(VerifyingStream::new(
+            chunks(&[b"ab", b"cd", b"ef"]),
+            &d,
+            6,
+            slot.clone(),
+        ))
+        .await;
         assert_eq!(out, b"abcdef");
         assert!(err.is_none());
         assert!(slot.lock().unwrap().is_none());
@@ -677,7 +749,13 @@ mod tests {
     async fn withholds_last_chunk_of_wrong_bytes() {
         let d = Digest::sha256_of(b"abcdef");
         let slot = Arc::new(Mutex::new(None));
-        let (out, err) = drain(VerifyingStream::new(chunks(&[b"ab", b"cd", b"eX"]), &d, 6, slot.clone())).await;
+        let (out, err) = drain(VerifyingStream::new(
+            chunks(&[b"ab", b"cd", b"eX"]),
+            &d,
+            6,
+            slot.clone(),
+        ))
+        .await;
         assert_eq!(out, b"abcd", "the last chunk must never be sent");
         assert_eq!(err.unwrap().kind, ErrorKind::Verification);
         assert!(slot.lock().unwrap().is_some());
@@ -687,7 +765,13 @@ mod tests {
     async fn long_body_fails_early() {
         let d = Digest::sha256_of(b"abcdef");
         let slot = Arc::new(Mutex::new(None));
-        let (out, err) = drain(VerifyingStream::new(chunks(&[b"abcd", b"efgh", b"ij"]), &d, 6, slot)).await;
+        let (out, err) = drain(VerifyingStream::new(
+            chunks(&[b"abcd", b"efgh", b"ij"]),
+            &d,
+            6,
+            slot,
+        ))
+        .await;
         assert!(out.len() < 6);
         assert_eq!(err.unwrap().kind, ErrorKind::Verification);
     }
@@ -696,7 +780,10 @@ mod tests {
     fn tags_default_to_source_tag() {
         let s = Reference::parse("a.io/x:1.0").unwrap();
         let d = Reference::parse("b.io/y").unwrap();
-        assert_eq!(destination_tags(&s, &d, &["prod".into()]).unwrap(), vec!["1.0", "prod"]);
+        assert_eq!(
+            destination_tags(&s, &d, &["prod".into()]).unwrap(),
+            vec!["1.0", "prod"]
+        );
         let d = Reference::parse("b.io/y:2").unwrap();
         assert_eq!(destination_tags(&s, &d, &[]).unwrap(), vec!["2"]);
         assert!(destination_tags(&s, &d, &["bad tag".into()]).is_err());

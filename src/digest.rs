@@ -291,8 +291,14 @@ mod tests {
     #[case("sha256:../../x", "64 hex")]
     #[case("sha256:abc", "found 3")]
     #[case("md5:d41d8cd98f00b204e9800998ecf8427e", "unsupported algorithm `md5`")]
-    #[case("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "expected `sha256:`")]
-    #[case("sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855", "lower case")]
+    #[case(
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "expected `sha256:`"
+    )]
+    #[case(
+        "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+        "lower case"
+    )]
     fn refuses_malformed(#[case] input: &str, #[case] needle: &str) {
         let err = Digest::parse(input).unwrap_err();
         assert!(err.message.contains(needle), "{}", err.message);

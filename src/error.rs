@@ -271,7 +271,8 @@ mod tests {
 
     #[test]
     fn display_names_category_and_hint() {
-        let e = Error::permission("push to prod/app denied").hint("check the destination credentials");
+        let e =
+            Error::permission("push to prod/app denied").hint("check the destination credentials");
         assert_eq!(
             e.to_string(),
             "[PERMISSION] push to prod/app denied\n  hint: check the destination credentials"

@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod commands;
 pub mod copy;
 pub mod digest;
 pub mod error;

@@ -67,7 +67,11 @@ pub struct Platform {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
     /// e.g. `10.0.17763.1234`.
-    #[serde(rename = "os.version", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "os.version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_version: Option<String>,
 }
 
@@ -125,7 +129,9 @@ impl RawDescriptor {
             .map_err(|_| Error::input(format!("{field}: size {} is negative", self.size)))?;
         // 1 TiB: no real layer is larger; a larger size is a hostile or broken manifest.
         if size > (1u64 << 40) {
-            return Err(Error::input(format!("{field}: size {size} is implausibly large (over 1 TiB)")));
+            return Err(Error::input(format!(
+                "{field}: size {size} is implausibly large (over 1 TiB)"
+            )));
         }
         Ok(Descriptor {
             media_type: self.media_type.unwrap_or_default(),
@@ -207,7 +213,9 @@ impl Manifest {
                 "manifest {what} is {} bytes, over the 4 MiB limit",
                 bytes.len()
             ))
-            .hint("registries and runtimes refuse manifests over 4 MiB; this is not a valid image"));
+            .hint(
+                "registries and runtimes refuse manifests over 4 MiB; this is not a valid image",
+            ));
         }
         let raw: RawManifest = serde_json::from_slice(&bytes).map_err(|e| {
             Error::input(format!("manifest {what} is not valid manifest JSON: {e}"))
@@ -231,7 +239,10 @@ impl Manifest {
                 }
             })
             .unwrap_or_default();
-        if raw.schema_version == Some(1) || media_type == DOCKER_SCHEMA1 || media_type == DOCKER_SCHEMA1_SIGNED {
+        if raw.schema_version == Some(1)
+            || media_type == DOCKER_SCHEMA1
+            || media_type == DOCKER_SCHEMA1_SIGNED
+        {
             return Err(Error::input(format!(
                 "manifest {what} is Docker schema 1, which is unsupported"
             ))
@@ -247,7 +258,9 @@ impl Manifest {
             OCI_MANIFEST | DOCKER_MANIFEST => {
                 let config = raw
                     .config
-                    .ok_or_else(|| Error::input(format!("manifest {what}: field `config` is missing")))?
+                    .ok_or_else(|| {
+                        Error::input(format!("manifest {what}: field `config` is missing"))
+                    })?
                     .validate(&format!("manifest {what}: config"))?;
                 let layers = raw
                     .layers
@@ -261,7 +274,9 @@ impl Manifest {
             OCI_INDEX | DOCKER_MANIFEST_LIST => {
                 let manifests = raw
                     .manifests
-                    .ok_or_else(|| Error::input(format!("manifest {what}: field `manifests` is missing")))?
+                    .ok_or_else(|| {
+                        Error::input(format!("manifest {what}: field `manifests` is missing"))
+                    })?
                     .into_iter()
                     .enumerate()
                     .map(|(i, d)| d.validate(&format!("manifest {what}: manifests[{i}]")))
@@ -407,7 +422,11 @@ mod tests {
         let e = manifest(r#"{"schemaVersion":1,"name":"x"}"#).unwrap_err();
         assert!(e.message.contains("schema 1"), "{}", e.message);
         let e = manifest(r#"{"schemaVersion":2,"mediaType":"text/plain"}"#).unwrap_err();
-        assert!(e.message.contains("unsupported media type"), "{}", e.message);
+        assert!(
+            e.message.contains("unsupported media type"),
+            "{}",
+            e.message
+        );
         let e = manifest(&format!(
             r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"digest":"sha256:../../x","size":1}},"layers":[]}}"#
         ))
@@ -421,6 +440,11 @@ mod tests {
         let e = manifest("{not json").unwrap_err();
         assert!(e.message.contains("not valid manifest JSON"));
         let big = Bytes::from(vec![b' '; MAX_MANIFEST_BYTES + 1]);
-        assert!(Manifest::parse("big", big, None).unwrap_err().message.contains("4 MiB"));
+        assert!(
+            Manifest::parse("big", big, None)
+                .unwrap_err()
+                .message
+                .contains("4 MiB")
+        );
     }
 }

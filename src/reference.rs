@@ -26,7 +26,11 @@ pub struct Reference {
 /// Shortens untrusted input for error messages (at most 80 characters, control characters escaped).
 #[must_use]
 pub fn shorten(input: &str) -> String {
-    let mut out: String = input.chars().take(80).flat_map(char::escape_default).collect();
+    let mut out: String = input
+        .chars()
+        .take(80)
+        .flat_map(char::escape_default)
+        .collect();
     if input.chars().count() > 80 {
         out.push('…');
     }
@@ -126,10 +130,16 @@ impl Reference {
             return Err(bad(input, "it contains white space"));
         }
         if input.contains("://") {
-            return Err(bad(input, "remove the URL scheme (`https://`): references name a registry host, not a URL"));
+            return Err(bad(
+                input,
+                "remove the URL scheme (`https://`): references name a registry host, not a URL",
+            ));
         }
         let (rest, digest) = match input.rsplit_once('@') {
-            Some((rest, d)) => (rest, Some(Digest::parse(d).map_err(|e| bad(input, &e.message))?)),
+            Some((rest, d)) => (
+                rest,
+                Some(Digest::parse(d).map_err(|e| bad(input, &e.message))?),
+            ),
             None => (input, None),
         };
         let (name, tag) = match rest.rsplit_once(':') {
@@ -141,12 +151,18 @@ impl Reference {
         {
             return Err(bad(
                 input,
-                &format!("tag `{}` must match [A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}", shorten(t)),
+                &format!(
+                    "tag `{}` must match [A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}",
+                    shorten(t)
+                ),
             ));
         }
         let (registry, path) = match name.split_once('/') {
             Some((first, path))
-                if first.contains('.') || first.contains(':') || first == "localhost" || first.starts_with('[') =>
+                if first.contains('.')
+                    || first.contains(':')
+                    || first == "localhost"
+                    || first.starts_with('[') =>
             {
                 (first.to_owned(), path.to_owned())
             }
@@ -157,7 +173,13 @@ impl Reference {
             _ => registry,
         };
         if !valid_registry(&registry) {
-            return Err(bad(input, &format!("registry `{}` is not a valid host[:port]", shorten(&registry))));
+            return Err(bad(
+                input,
+                &format!(
+                    "registry `{}` is not a valid host[:port]",
+                    shorten(&registry)
+                ),
+            ));
         }
         let path = if registry == DOCKER_HUB && !path.contains('/') {
             format!("library/{path}")
@@ -176,7 +198,10 @@ impl Reference {
                 } else {
                     "may only hold a-z, 0-9 and single `.`, `_`, `__` or `-` separators between them"
                 };
-                return Err(bad(input, &format!("repository component `{}` {why}", shorten(component))));
+                return Err(bad(
+                    input,
+                    &format!("repository component `{}` {why}", shorten(component)),
+                ));
             }
         }
         if registry.len() + 1 + path.len() > MAX_NAME_LEN {
@@ -312,7 +337,8 @@ pub fn is_loopback_host(host_port: &str) -> bool {
     if host == "localhost" {
         return true;
     }
-    host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -330,10 +356,25 @@ mod tests {
     #[case("acme/app:v1.2.3", "docker.io", "acme/app", Some("v1.2.3"))]
     #[case("localhost/app", "localhost", "app", None)]
     #[case("localhost:5000/app:1.0", "localhost:5000", "app", Some("1.0"))]
-    #[case("127.0.0.1:5000/app/small:1.0", "127.0.0.1:5000", "app/small", Some("1.0"))]
+    #[case(
+        "127.0.0.1:5000/app/small:1.0",
+        "127.0.0.1:5000",
+        "app/small",
+        Some("1.0")
+    )]
     #[case("[::1]:5000/app:x", "[::1]:5000", "app", Some("x"))]
-    #[case("ghcr.io/acme/a.b_c__d-e--f/g:latest", "ghcr.io", "acme/a.b_c__d-e--f/g", Some("latest"))]
-    fn parses(#[case] input: &str, #[case] registry: &str, #[case] repo: &str, #[case] tag: Option<&str>) {
+    #[case(
+        "ghcr.io/acme/a.b_c__d-e--f/g:latest",
+        "ghcr.io",
+        "acme/a.b_c__d-e--f/g",
+        Some("latest")
+    )]
+    fn parses(
+        #[case] input: &str,
+        #[case] registry: &str,
+        #[case] repo: &str,
+        #[case] tag: Option<&str>,
+    ) {
         let r = Reference::parse(input).unwrap();
         assert_eq!(r.registry(), registry);
         assert_eq!(r.repository(), repo);
@@ -348,8 +389,14 @@ mod tests {
         assert_eq!(r.manifest_reference(), D);
         assert_eq!(r.to_string(), s);
         assert_eq!(Reference::parse(&r.to_string()).unwrap(), r);
-        assert_eq!(Reference::parse("alpine").unwrap().to_string(), "docker.io/library/alpine");
-        assert_eq!(Reference::parse("alpine").unwrap().api_host(), "registry-1.docker.io");
+        assert_eq!(
+            Reference::parse("alpine").unwrap().to_string(),
+            "docker.io/library/alpine"
+        );
+        assert_eq!(
+            Reference::parse("alpine").unwrap().api_host(),
+            "registry-1.docker.io"
+        );
     }
 
     #[rstest]

@@ -32,7 +32,11 @@ pub type Semaphore = tokio::sync::Semaphore;
 ///
 /// # Errors
 /// The I/O error if the program cannot be started.
-pub async fn run_with_stdin(program: &str, args: &[&str], input: &[u8]) -> std::io::Result<(bool, Vec<u8>, Vec<u8>)> {
+pub async fn run_with_stdin(
+    program: &str,
+    args: &[&str],
+    input: &[u8],
+) -> std::io::Result<(bool, Vec<u8>, Vec<u8>)> {
     use tokio::io::AsyncWriteExt as _;
     let mut child = tokio::process::Command::new(program)
         .args(args)
@@ -46,6 +50,8 @@ pub async fn run_with_stdin(program: &str, args: &[&str], input: &[u8]) -> std::
     }
     let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
         .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 30 s"))??;
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 30 s")
+        })??;
     Ok((out.status.success(), out.stdout, out.stderr))
 }

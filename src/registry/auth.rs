@@ -35,14 +35,23 @@ pub enum Challenge {
 /// A REGISTRY error for headers that cannot be understood.
 pub fn parse_challenge(header: &str) -> Result<Challenge> {
     let header = header.trim();
-    let (scheme, rest) = header.split_once(char::is_whitespace).unwrap_or((header, ""));
-    let params = parse_params(rest)
-        .ok_or_else(|| Error::registry(format!("malformed WWW-Authenticate header `{}`", crate::reference::shorten(header))))?;
+    let (scheme, rest) = header
+        .split_once(char::is_whitespace)
+        .unwrap_or((header, ""));
+    let params = parse_params(rest).ok_or_else(|| {
+        Error::registry(format!(
+            "malformed WWW-Authenticate header `{}`",
+            crate::reference::shorten(header)
+        ))
+    })?;
     match scheme.to_ascii_lowercase().as_str() {
         "basic" => Ok(Challenge::Basic),
         "bearer" => {
             let realm = params.get("realm").cloned().ok_or_else(|| {
-                Error::registry(format!("Bearer challenge without realm: `{}`", crate::reference::shorten(header)))
+                Error::registry(format!(
+                    "Bearer challenge without realm: `{}`",
+                    crate::reference::shorten(header)
+                ))
             })?;
             Ok(Challenge::Bearer {
                 realm,
@@ -115,7 +124,9 @@ pub struct Token {
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Token").field("scope", &self.scope).finish_non_exhaustive()
+        f.debug_struct("Token")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
     }
 }
 
@@ -169,13 +180,24 @@ mod tests {
             }
         );
         let c = parse_challenge(r#"Bearer realm="http://127.0.0.1:1/t",error="insufficient_scope",scope="repository:a:pull,push""#).unwrap();
-        assert!(matches!(c, Challenge::Bearer { error: Some(ref e), scope: Some(ref s), .. } if e == "insufficient_scope" && s == "repository:a:pull,push"));
-        assert_eq!(parse_challenge(r#"Basic realm="reg-harness""#).unwrap(), Challenge::Basic);
+        assert!(
+            matches!(c, Challenge::Bearer { error: Some(ref e), scope: Some(ref s), .. } if e == "insufficient_scope" && s == "repository:a:pull,push")
+        );
+        assert_eq!(
+            parse_challenge(r#"Basic realm="reg-harness""#).unwrap(),
+            Challenge::Basic
+        );
     }
 
     #[test]
     fn refuses_garbage() {
-        for h in ["Bearer service=\"x\"", "Bearer realm=\"unterminated", "Negotiate abc", "Bearer =x", "\u{0}"] {
+        for h in [
+            "Bearer service=\"x\"",
+            "Bearer realm=\"unterminated",
+            "Negotiate abc",
+            "Bearer =x",
+            "\u{0}",
+        ] {
             assert!(parse_challenge(h).is_err(), "{h}");
         }
     }

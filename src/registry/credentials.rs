@@ -69,7 +69,9 @@ impl Credential {
                 username: user.to_owned(),
                 password: Secret::new(password),
             }),
-            _ => Err(Error::input(format!("{flag} must be USER:PASSWORD (the value given has no user part)"))),
+            _ => Err(Error::input(format!(
+                "{flag} must be USER:PASSWORD (the value given has no user part)"
+            ))),
         }
     }
 }
@@ -156,13 +158,21 @@ impl CredentialSource {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
-                return Err(Error::docker(format!("cannot read {}: {e}", path.display()))
-                    .hint("fix the file's permissions or point DOCKER_CONFIG at another directory"));
+                return Err(
+                    Error::docker(format!("cannot read {}: {e}", path.display())).hint(
+                        "fix the file's permissions or point DOCKER_CONFIG at another directory",
+                    ),
+                );
             }
         };
         let config: DockerConfig = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::docker(format!("{} is not valid docker config JSON: {e}", path.display()))
-                .hint("repair the file (e.g. run `docker login` again) or point DOCKER_CONFIG elsewhere")
+            Error::docker(format!(
+                "{} is not valid docker config JSON: {e}",
+                path.display()
+            ))
+            .hint(
+                "repair the file (e.g. run `docker login` again) or point DOCKER_CONFIG elsewhere",
+            )
         })?;
         let keys = keys_for(host);
         if let Some(helper) = keys.iter().find_map(|k| config.cred_helpers.get(k)) {
@@ -189,11 +199,17 @@ fn entry_credential(entry: &AuthEntry, path: &Path, key: &str) -> Result<Option<
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(|| {
-                Error::docker(format!("{}: auths[\"{key}\"].auth is not base64 of USER:PASSWORD", path.display()))
-                    .hint("run `docker login` again to rewrite the entry")
+                Error::docker(format!(
+                    "{}: auths[\"{key}\"].auth is not base64 of USER:PASSWORD",
+                    path.display()
+                ))
+                .hint("run `docker login` again to rewrite the entry")
             })?;
         let (user, password) = decoded.split_once(':').ok_or_else(|| {
-            Error::docker(format!("{}: auths[\"{key}\"].auth does not hold USER:PASSWORD", path.display()))
+            Error::docker(format!(
+                "{}: auths[\"{key}\"].auth does not hold USER:PASSWORD",
+                path.display()
+            ))
         })?;
         return Ok(Some(Credential {
             username: user.to_owned(),
@@ -216,8 +232,14 @@ fn entry_credential(entry: &AuthEntry, path: &Path, key: &str) -> Result<Option<
 }
 
 async fn run_helper(helper: &str, host: &str) -> Result<Option<Credential>> {
-    if !helper.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
-        return Err(Error::docker(format!("credential helper name `{}` is not valid", crate::reference::shorten(helper))));
+    if !helper
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return Err(Error::docker(format!(
+            "credential helper name `{}` is not valid",
+            crate::reference::shorten(helper)
+        )));
     }
     let program = format!("docker-credential-{helper}");
     let output = crate::runtime::run_with_stdin(&program, &["get"], host.as_bytes())
@@ -237,10 +259,14 @@ async fn run_helper(helper: &str, host: &str) -> Result<Option<Credential>> {
             "{program} get failed for {host}: {}",
             crate::reference::shorten(said.trim())
         ))
-        .hint(format!("run `echo {host} | {program} get` to see why, or pass credentials explicitly")));
+        .hint(format!(
+            "run `echo {host} | {program} get` to see why, or pass credentials explicitly"
+        )));
     }
     let reply: HelperReply = serde_json::from_slice(&output.1).map_err(|_| {
-        Error::docker(format!("{program} get returned something that is not {{\"Username\",\"Secret\"}} JSON"))
+        Error::docker(format!(
+            "{program} get returned something that is not {{\"Username\",\"Secret\"}} JSON"
+        ))
     })?;
     Ok(Some(Credential {
         username: reply.username,
@@ -265,12 +291,17 @@ mod tests {
     #[tokio::test]
     async fn reads_auths() {
         let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret-pw");
-        let (_d, src) = source_with(&format!(r#"{{"auths":{{"127.0.0.1:5002":{{"auth":"{auth}"}},"https://index.docker.io/v1/":{{"username":"bob","password":"pw"}}}}}}"#));
+        let (_d, src) = source_with(&format!(
+            r#"{{"auths":{{"127.0.0.1:5002":{{"auth":"{auth}"}},"https://index.docker.io/v1/":{{"username":"bob","password":"pw"}}}}}}"#
+        ));
         let c = src.lookup("127.0.0.1:5002").await.unwrap().unwrap();
         assert_eq!(c.username, "alice");
         assert_eq!(c.password.expose(), "s3cret-pw");
         assert!(!format!("{c:?}").contains("s3cret"));
-        assert_eq!(src.lookup("docker.io").await.unwrap().unwrap().username, "bob");
+        assert_eq!(
+            src.lookup("docker.io").await.unwrap().unwrap().username,
+            "bob"
+        );
         assert!(src.lookup("ghcr.io").await.unwrap().is_none());
     }
 
@@ -289,7 +320,10 @@ mod tests {
         let (_d, src) = source_with(r#"{"credHelpers":{"x.io":"nonexistent-helper-zz"}}"#);
         let e = src.lookup("x.io").await.unwrap_err();
         assert_eq!(e.category, crate::error::Category::Docker);
-        assert!(e.message.contains("docker-credential-nonexistent-helper-zz"));
+        assert!(
+            e.message
+                .contains("docker-credential-nonexistent-helper-zz")
+        );
     }
 
     #[test]

@@ -89,7 +89,12 @@ struct OciError {
 impl RegistryClient {
     /// A client for one role (`"source"` or `"destination"`; used in messages and hints).
     #[must_use]
-    pub fn new(transport: Arc<Transport>, credentials: CredentialSource, retry: RetryPolicy, role: &'static str) -> Self {
+    pub fn new(
+        transport: Arc<Transport>,
+        credentials: CredentialSource,
+        retry: RetryPolicy,
+        role: &'static str,
+    ) -> Self {
         Self {
             transport,
             credentials,
@@ -121,7 +126,11 @@ impl RegistryClient {
     fn scope_for(&self, host: &str) -> Vec<String> {
         self.scopes
             .lock()
-            .map(|s| s.get(host).map(|set| set.iter().cloned().collect()).unwrap_or_default())
+            .map(|s| {
+                s.get(host)
+                    .map(|set| set.iter().cloned().collect())
+                    .unwrap_or_default()
+            })
             .unwrap_or_default()
     }
 
@@ -134,8 +143,17 @@ impl RegistryClient {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let (base, probe) = retry::run(&self.retry, "ping", |_| self.transport.resolve_base(host))
             .await
-            .map_err(|e| e.context(format_args!("cannot reach the {} registry {host}", self.role)))?;
-        let challenge = match probe.as_ref().filter(|r| r.status == 401).and_then(|r| r.header("www-authenticate")) {
+            .map_err(|e| {
+                e.context(format_args!(
+                    "cannot reach the {} registry {host}",
+                    self.role
+                ))
+            })?;
+        let challenge = match probe
+            .as_ref()
+            .filter(|r| r.status == 401)
+            .and_then(|r| r.header("www-authenticate"))
+        {
             Some(h) => auth::parse_challenge(h)?,
             None => Challenge::None,
         };
@@ -158,8 +176,17 @@ impl RegistryClient {
         Ok(self.host(host).await?.base.clone())
     }
 
-    async fn fetch_token(&self, host_name: &str, host: &Host, force: bool) -> Result<Option<String>> {
-        let challenge = host.challenge.lock().map_err(|_| Error::internal("auth state poisoned"))?.clone();
+    async fn fetch_token(
+        &self,
+        host_name: &str,
+        host: &Host,
+        force: bool,
+    ) -> Result<Option<String>> {
+        let challenge = host
+            .challenge
+            .lock()
+            .map_err(|_| Error::internal("auth state poisoned"))?
+            .clone();
         let (realm, service) = match challenge {
             Challenge::None => return Ok(None),
             Challenge::Basic => {
@@ -167,7 +194,10 @@ impl RegistryClient {
                     return Err(self.no_credentials(host_name));
                 };
                 let raw = format!("{}:{}", c.username, c.password.expose());
-                return Ok(Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))));
+                return Ok(Some(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(raw)
+                )));
             }
             Challenge::Bearer { realm, service, .. } => (realm, service),
         };
@@ -179,10 +209,17 @@ impl RegistryClient {
             return Ok(Some(format!("Bearer {}", t.value.expose())));
         }
         let scopes = self.scope_for(host_name);
-        let realm_url = url::Url::parse(&realm)
-            .map_err(|_| Error::registry(format!("{host_name} named an invalid token realm `{}`", crate::reference::shorten(&realm))))?;
+        let realm_url = url::Url::parse(&realm).map_err(|_| {
+            Error::registry(format!(
+                "{host_name} named an invalid token realm `{}`",
+                crate::reference::shorten(&realm)
+            ))
+        })?;
         let realm_host = realm_url.host_str().unwrap_or_default();
-        let registry_host = url::Url::parse(&host.base).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+        let registry_host = url::Url::parse(&host.base)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
         if realm_url.scheme() != "https" && realm_host != registry_host {
             return Err(Error::authentication(format!(
                 "{host_name} sends credentials to a token realm on another host over plain HTTP ({})",
@@ -203,14 +240,26 @@ impl RegistryClient {
         let mut request = Request::new(Method::GET, url.to_string());
         if let Some(c) = &host.credential {
             let raw = format!("{}:{}", c.username, c.password.expose());
-            request = request.header("Authorization", format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw)));
+            request = request.header(
+                "Authorization",
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(raw)
+                ),
+            );
         }
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let response = self.transport.send(request).await?;
         if response.status == 401 || response.status == 403 {
             return Err(if host.credential.is_some() {
-                Error::authentication(format!("the token service for {host_name} rejected the {} credentials", self.role))
-                    .hint(format!("check the {} username and password (or token) for {host_name}", self.role))
+                Error::authentication(format!(
+                    "the token service for {host_name} rejected the {} credentials",
+                    self.role
+                ))
+                .hint(format!(
+                    "check the {} username and password (or token) for {host_name}",
+                    self.role
+                ))
             } else {
                 self.no_credentials(host_name)
             });
@@ -220,7 +269,10 @@ impl RegistryClient {
             return Err(retry::classify_status(
                 status,
                 None,
-                format!("token request to {} failed with HTTP {status}", transport::redact_url(&realm)),
+                format!(
+                    "token request to {} failed with HTTP {status}",
+                    transport::redact_url(&realm)
+                ),
             ));
         }
         let body = response.bytes_limited(1 << 20).await?;
@@ -231,7 +283,11 @@ impl RegistryClient {
     }
 
     fn no_credentials(&self, host: &str) -> Error {
-        Error::authentication(format!("{host} requires authentication and no {} credentials were given", self.role)).hint(format!(
+        Error::authentication(format!(
+            "{host} requires authentication and no {} credentials were given",
+            self.role
+        ))
+        .hint(format!(
             "pass --{}-username/--{}-password (or log in so that docker's config.json has {host})",
             self.role, self.role
         ))
@@ -239,7 +295,11 @@ impl RegistryClient {
 
     /// Sends a request built by `build` with authentication, handling one re-auth on 401.
     /// The request is not retried here (see [`Self::execute`]).
-    async fn send_authed(&self, host_name: &str, build: &(dyn Fn(&str) -> Request + Sync)) -> Result<Response> {
+    async fn send_authed(
+        &self,
+        host_name: &str,
+        build: &(dyn Fn(&str) -> Request + Sync),
+    ) -> Result<Response> {
         let host = self.host(host_name).await?;
         let mut auth = self.fetch_token(host_name, &host, false).await?;
         let mut reauthed = false;
@@ -265,12 +325,26 @@ impl RegistryClient {
                     "the {} credentials may not do this on {host_name} (insufficient_scope)",
                     self.role
                 ))
-                .hint(format!("check that the {} credentials can {} the repository", self.role, if self.role == "destination" { "push to" } else { "pull from" })));
+                .hint(format!(
+                    "check that the {} credentials can {} the repository",
+                    self.role,
+                    if self.role == "destination" {
+                        "push to"
+                    } else {
+                        "pull from"
+                    }
+                )));
             }
             if reauthed || matches!(challenge, Challenge::None) {
                 return Err(if host.credential.is_some() {
-                    Error::authentication(format!("{host_name} rejected the {} credentials", self.role))
-                        .hint(format!("check the {} username and password (or token) for {host_name}", self.role))
+                    Error::authentication(format!(
+                        "{host_name} rejected the {} credentials",
+                        self.role
+                    ))
+                    .hint(format!(
+                        "check the {} username and password (or token) for {host_name}",
+                        self.role
+                    ))
                 } else {
                     self.no_credentials(host_name)
                 });
@@ -284,7 +358,13 @@ impl RegistryClient {
     }
 
     /// Sends with authentication and retries; `expect` lists the statuses that are success.
-    async fn execute(&self, host: &str, what: &str, expect: &[u16], build: &(dyn Fn(&str) -> Request + Sync)) -> Result<Response> {
+    async fn execute(
+        &self,
+        host: &str,
+        what: &str,
+        expect: &[u16],
+        build: &(dyn Fn(&str) -> Request + Sync),
+    ) -> Result<Response> {
         retry::run(&self.retry, what, |attempt| async move {
             if attempt > 1 {
                 self.counters.retries.fetch_add(1, Ordering::Relaxed);
@@ -303,26 +383,44 @@ impl RegistryClient {
     ///
     /// # Errors
     /// REGISTRY errors (not found, …), VALIDATION errors for digest mismatches or bad manifests.
-    pub async fn get_manifest(&self, reference: &Reference, tag_or_digest: &str) -> Result<Manifest> {
-        let what = format!("{}/{}:{}", reference.registry(), reference.repository(), tag_or_digest);
+    pub async fn get_manifest(
+        &self,
+        reference: &Reference,
+        tag_or_digest: &str,
+    ) -> Result<Manifest> {
+        let what = format!(
+            "{}/{}:{}",
+            reference.registry(),
+            reference.repository(),
+            tag_or_digest
+        );
         let repo = reference.repository().to_owned();
         let tod = tag_or_digest.to_owned();
         let build = move |base: &str| {
-            Request::new(Method::GET, format!("{base}/v2/{repo}/manifests/{tod}")).header("Accept", MANIFEST_ACCEPT)
+            Request::new(Method::GET, format!("{base}/v2/{repo}/manifests/{tod}"))
+                .header("Accept", MANIFEST_ACCEPT)
         };
         let response = self
-            .execute(reference.api_host(), &format!("GET manifest {what}"), &[200], &build)
+            .execute(
+                reference.api_host(),
+                &format!("GET manifest {what}"),
+                &[200],
+                &build,
+            )
             .await
             .map_err(|e| not_found_hint(e, &what))?;
         let content_type = response.header("content-type").map(str::to_owned);
         let header_digest = response.header("docker-content-digest").map(str::to_owned);
-        let bytes = response.bytes_limited(MAX_MANIFEST_BYTES).await.map_err(|e| {
-            if e.category == Category::Validation {
-                e.hint("manifests over 4 MiB are refused")
-            } else {
-                e
-            }
-        })?;
+        let bytes = response
+            .bytes_limited(MAX_MANIFEST_BYTES)
+            .await
+            .map_err(|e| {
+                if e.category == Category::Validation {
+                    e.hint("manifests over 4 MiB are refused")
+                } else {
+                    e
+                }
+            })?;
         let manifest = Manifest::parse(&what, bytes, content_type.as_deref())?;
         if let Ok(expected) = Digest::parse(tag_or_digest) {
             let actual = expected.same_algorithm_of(&manifest.bytes);
@@ -350,14 +448,24 @@ impl RegistryClient {
     ///
     /// # Errors
     /// Registry errors other than 404.
-    pub async fn head_manifest(&self, reference: &Reference, tag_or_digest: &str) -> Result<Option<Digest>> {
+    pub async fn head_manifest(
+        &self,
+        reference: &Reference,
+        tag_or_digest: &str,
+    ) -> Result<Option<Digest>> {
         let repo = reference.repository().to_owned();
         let tod = tag_or_digest.to_owned();
         let build = move |base: &str| {
-            Request::new(Method::HEAD, format!("{base}/v2/{repo}/manifests/{tod}")).header("Accept", MANIFEST_ACCEPT)
+            Request::new(Method::HEAD, format!("{base}/v2/{repo}/manifests/{tod}"))
+                .header("Accept", MANIFEST_ACCEPT)
         };
         let response = self
-            .execute(reference.api_host(), &format!("HEAD manifest {}:{tag_or_digest}", reference.name()), &[200, 404], &build)
+            .execute(
+                reference.api_host(),
+                &format!("HEAD manifest {}:{tag_or_digest}", reference.name()),
+                &[200, 404],
+                &build,
+            )
             .await?;
         if response.status == 404 {
             return Ok(None);
@@ -366,7 +474,9 @@ impl RegistryClient {
             Some(Ok(d)) => Ok(Some(d)),
             _ => {
                 // Without the header, fetch to learn the digest.
-                Ok(Some(self.get_manifest(reference, tag_or_digest).await?.digest))
+                Ok(Some(
+                    self.get_manifest(reference, tag_or_digest).await?.digest,
+                ))
             }
         }
     }
@@ -375,7 +485,12 @@ impl RegistryClient {
     ///
     /// # Errors
     /// Registry errors; a VALIDATION error if the registry reports another digest.
-    pub async fn put_manifest(&self, reference: &Reference, tag_or_digest: &str, manifest: &Manifest) -> Result<()> {
+    pub async fn put_manifest(
+        &self,
+        reference: &Reference,
+        tag_or_digest: &str,
+        manifest: &Manifest,
+    ) -> Result<()> {
         let repo = reference.repository().to_owned();
         let tod = tag_or_digest.to_owned();
         let bytes = manifest.bytes.clone();
@@ -406,12 +521,22 @@ impl RegistryClient {
     ///
     /// # Errors
     /// Registry errors other than 404; a VALIDATION error when the registry names another digest.
-    pub async fn head_blob(&self, reference: &Reference, digest: &Digest) -> Result<Option<BlobInfo>> {
+    pub async fn head_blob(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+    ) -> Result<Option<BlobInfo>> {
         let repo = reference.repository().to_owned();
         let d = digest.to_string();
-        let build = move |base: &str| Request::new(Method::HEAD, format!("{base}/v2/{repo}/blobs/{d}"));
+        let build =
+            move |base: &str| Request::new(Method::HEAD, format!("{base}/v2/{repo}/blobs/{d}"));
         let response = self
-            .execute(reference.api_host(), &format!("HEAD blob {digest}"), &[200, 404], &build)
+            .execute(
+                reference.api_host(),
+                &format!("HEAD blob {digest}"),
+                &[200, 404],
+                &build,
+            )
             .await?;
         if response.status == 404 {
             return Ok(None);
@@ -428,7 +553,12 @@ impl RegistryClient {
         let size = response
             .header("content-length")
             .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| Error::registry(format!("HEAD of blob {digest} on {} sent no Content-Length", reference.name())))?;
+            .ok_or_else(|| {
+                Error::registry(format!(
+                    "HEAD of blob {digest} on {} sent no Content-Length",
+                    reference.name()
+                ))
+            })?;
         Ok(Some(BlobInfo { size }))
     }
 
@@ -436,10 +566,15 @@ impl RegistryClient {
     ///
     /// # Errors
     /// Registry errors (404 BLOB_UNKNOWN, …).
-    pub async fn get_blob(&self, reference: &Reference, digest: &Digest) -> Result<transport::BodyStream> {
+    pub async fn get_blob(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+    ) -> Result<transport::BodyStream> {
         let repo = reference.repository().to_owned();
         let d = digest.to_string();
-        let build = move |base: &str| Request::new(Method::GET, format!("{base}/v2/{repo}/blobs/{d}"));
+        let build =
+            move |base: &str| Request::new(Method::GET, format!("{base}/v2/{repo}/blobs/{d}"));
         let response = self
             .execute(reference.api_host(), &format!("GET blob {digest} from {}", reference.name()), &[200], &build)
             .await
@@ -457,17 +592,28 @@ impl RegistryClient {
     ///
     /// # Errors
     /// Registry errors; VALIDATION errors for wrong bytes.
-    pub async fn get_blob_bytes(&self, reference: &Reference, digest: &Digest, size: u64, limit: usize) -> Result<Bytes> {
+    pub async fn get_blob_bytes(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+        size: u64,
+        limit: usize,
+    ) -> Result<Bytes> {
         if size > limit as u64 {
-            return Err(Error::input(format!("blob {digest} declares {size} bytes, over the {limit}-byte limit for configs")));
+            return Err(Error::input(format!(
+                "blob {digest} declares {size} bytes, over the {limit}-byte limit for configs"
+            )));
         }
         let repo = reference.repository().to_owned();
         let d = digest.to_string();
-        let build = move |base: &str| Request::new(Method::GET, format!("{base}/v2/{repo}/blobs/{d}"));
+        let build =
+            move |base: &str| Request::new(Method::GET, format!("{base}/v2/{repo}/blobs/{d}"));
         let what = format!("GET blob {digest} from {}", reference.name());
         let policy = self.retry;
         retry::run(&policy, &what, |_| async {
-            let response = self.execute(reference.api_host(), &what, &[200], &build).await?;
+            let response = self
+                .execute(reference.api_host(), &what, &[200], &build)
+                .await?;
             let bytes = response.bytes_limited(limit).await?;
             let mut v = crate::digest::Verifier::new(digest, Some(size));
             v.update(&bytes)?;
@@ -482,17 +628,30 @@ impl RegistryClient {
     ///
     /// # Errors
     /// Registry, permission and authentication errors.
-    pub async fn start_upload(&self, reference: &Reference, mount: Option<(&Digest, &str)>) -> Result<UploadStart> {
+    pub async fn start_upload(
+        &self,
+        reference: &Reference,
+        mount: Option<(&Digest, &str)>,
+    ) -> Result<UploadStart> {
         let repo = reference.repository().to_owned();
         let query = match mount {
             Some((d, from)) => format!("?mount={d}&from={from}"),
             None => String::new(),
         };
         let build = move |base: &str| {
-            Request::new(Method::POST, format!("{base}/v2/{repo}/blobs/uploads/{query}")).header("Content-Length", "0")
+            Request::new(
+                Method::POST,
+                format!("{base}/v2/{repo}/blobs/uploads/{query}"),
+            )
+            .header("Content-Length", "0")
         };
         let response = self
-            .execute(reference.api_host(), &format!("start upload to {}", reference.name()), &[201, 202], &build)
+            .execute(
+                reference.api_host(),
+                &format!("start upload to {}", reference.name()),
+                &[201, 202],
+                &build,
+            )
             .await
             .map_err(|e| push_hint(e, reference))?;
         if response.status == 201 && mount.is_some() {
@@ -503,13 +662,20 @@ impl RegistryClient {
     }
 
     async fn location(&self, reference: &Reference, response: &Response) -> Result<String> {
-        let loc = response
-            .header("location")
-            .ok_or_else(|| Error::registry(format!("{}: upload response without Location", reference.name())))?;
-        let base = url::Url::parse(&response.url).map_err(|_| Error::internal("response URL does not parse"))?;
-        let joined = base
-            .join(loc)
-            .map_err(|_| Error::registry(format!("{}: upload Location does not parse", reference.name())))?;
+        let loc = response.header("location").ok_or_else(|| {
+            Error::registry(format!(
+                "{}: upload response without Location",
+                reference.name()
+            ))
+        })?;
+        let base = url::Url::parse(&response.url)
+            .map_err(|_| Error::internal("response URL does not parse"))?;
+        let joined = base.join(loc).map_err(|_| {
+            Error::registry(format!(
+                "{}: upload Location does not parse",
+                reference.name()
+            ))
+        })?;
         Ok(joined.to_string())
     }
 
@@ -518,7 +684,14 @@ impl RegistryClient {
     ///
     /// # Errors
     /// Registry and network errors; `BLOB_UPLOAD_UNKNOWN` is retryable (the caller restarts).
-    pub async fn finish_upload(&self, reference: &Reference, session: &str, digest: &Digest, size: u64, body: transport::BodyStream) -> Result<()> {
+    pub async fn finish_upload(
+        &self,
+        reference: &Reference,
+        session: &str,
+        digest: &Digest,
+        size: u64,
+        body: transport::BodyStream,
+    ) -> Result<()> {
         let host_name = reference.api_host();
         let host = self.host(host_name).await?;
         let put_url = |session: &str| {
@@ -526,13 +699,16 @@ impl RegistryClient {
             format!("{session}{sep}digest={digest}")
         };
         if host.prefer_patch.load(Ordering::Relaxed) {
-            return self.patch_then_put(reference, session, digest, size, body).await;
+            return self
+                .patch_then_put(reference, session, digest, size, body)
+                .await;
         }
         let url = put_url(session);
         let body_slot = Mutex::new(Some(body));
         let build = |_: &str| {
             let body = body_slot.lock().ok().and_then(|mut b| b.take());
-            let req = Request::new(Method::PUT, url.clone()).header("Content-Type", "application/octet-stream");
+            let req = Request::new(Method::PUT, url.clone())
+                .header("Content-Type", "application/octet-stream");
             match body {
                 Some(b) => req.body(Body::Stream(b, Some(size))),
                 None => req.body(Body::Bytes(Bytes::new())),
@@ -544,22 +720,36 @@ impl RegistryClient {
             405 | 501 | 413 => {
                 host.prefer_patch.store(true, Ordering::Relaxed);
                 let mut e = error_from_response(response, &format!("PUT blob {digest}")).await;
-                e.message = format!("monolithic upload refused; switching to chunked uploads: {}", e.message);
+                e.message = format!(
+                    "monolithic upload refused; switching to chunked uploads: {}",
+                    e.message
+                );
                 Err(e.retryable(true))
             }
-            _ => Err(error_from_response(response, &format!("upload blob {digest} to {}", reference.name()))
-                .await
-                .pipe(|e| push_hint(e, reference))),
+            _ => Err(error_from_response(
+                response,
+                &format!("upload blob {digest} to {}", reference.name()),
+            )
+            .await
+            .pipe(|e| push_hint(e, reference))),
         }
     }
 
-    async fn patch_then_put(&self, reference: &Reference, session: &str, digest: &Digest, size: u64, body: transport::BodyStream) -> Result<()> {
+    async fn patch_then_put(
+        &self,
+        reference: &Reference,
+        session: &str,
+        digest: &Digest,
+        size: u64,
+        body: transport::BodyStream,
+    ) -> Result<()> {
         let host_name = reference.api_host();
         let body_slot = Mutex::new(Some(body));
         let session_owned = session.to_owned();
         let build = |_: &str| {
             let body = body_slot.lock().ok().and_then(|mut b| b.take());
-            let req = Request::new(Method::PATCH, session_owned.clone()).header("Content-Type", "application/octet-stream");
+            let req = Request::new(Method::PATCH, session_owned.clone())
+                .header("Content-Type", "application/octet-stream");
             match body {
                 Some(b) => req
                     .header("Content-Range", format!("0-{}", size.saturating_sub(1)))
@@ -574,7 +764,8 @@ impl RegistryClient {
         let next = self.location(reference, &response).await?;
         let sep = if next.contains('?') { '&' } else { '?' };
         let url = format!("{next}{sep}digest={digest}");
-        let build = move |_: &str| Request::new(Method::PUT, url.clone()).header("Content-Length", "0");
+        let build =
+            move |_: &str| Request::new(Method::PUT, url.clone()).header("Content-Length", "0");
         let response = self.send_authed(host_name, &build).await?;
         if matches!(response.status.as_u16(), 201 | 204) {
             Ok(())
@@ -601,16 +792,26 @@ impl RegistryClient {
             tags: Option<Vec<String>>,
         }
         let repo = reference.repository().to_owned();
-        let build = move |base: &str| Request::new(Method::GET, format!("{base}/v2/{repo}/tags/list"));
+        let build =
+            move |base: &str| Request::new(Method::GET, format!("{base}/v2/{repo}/tags/list"));
         let response = self
-            .execute(reference.api_host(), &format!("list tags of {}", reference.name()), &[200, 404], &build)
+            .execute(
+                reference.api_host(),
+                &format!("list tags of {}", reference.name()),
+                &[200, 404],
+                &build,
+            )
             .await?;
         if response.status == 404 {
             return Ok(Vec::new());
         }
         let body = response.bytes_limited(16 << 20).await?;
-        let tags: Tags = serde_json::from_slice(&body)
-            .map_err(|e| Error::registry(format!("tags/list of {} is not valid JSON: {e}", reference.name())))?;
+        let tags: Tags = serde_json::from_slice(&body).map_err(|e| {
+            Error::registry(format!(
+                "tags/list of {} is not valid JSON: {e}",
+                reference.name()
+            ))
+        })?;
         Ok(tags.tags.unwrap_or_default())
     }
 }
@@ -624,7 +825,9 @@ impl<T> Pipe for T {}
 
 fn not_found_hint(e: Error, what: &str) -> Error {
     if e.status == Some(404) {
-        e.hint(format!("check that {what} exists and that the reference is spelled right"))
+        e.hint(format!(
+            "check that {what} exists and that the reference is spelled right"
+        ))
     } else {
         e
     }
@@ -632,7 +835,10 @@ fn not_found_hint(e: Error, what: &str) -> Error {
 
 fn push_hint(e: Error, reference: &Reference) -> Error {
     if e.category == Category::Permission && e.hint.is_none() {
-        e.hint(format!("check that the destination credentials can push to {}", reference.name()))
+        e.hint(format!(
+            "check that the destination credentials can push to {}",
+            reference.name()
+        ))
     } else {
         e
     }
@@ -641,17 +847,25 @@ fn push_hint(e: Error, reference: &Reference) -> Error {
 /// Turns an unexpected response into a classified error, keeping the registry's OCI error code.
 async fn error_from_response(response: Response, what: &str) -> Error {
     let status = response.status.as_u16();
-    let retry_after = response.header("retry-after").and_then(retry::parse_retry_after);
+    let retry_after = response
+        .header("retry-after")
+        .and_then(retry::parse_retry_after);
     let body = response.bytes_limited(64 * 1024).await.unwrap_or_default();
     let parsed: Option<OciErrors> = serde_json::from_slice(&body).ok();
     let first = parsed.as_ref().and_then(|p| p.errors.first());
     let code = first.map(|e| e.code.clone()).filter(|c| !c.is_empty());
     let detail = match first {
-        Some(e) if !e.message.is_empty() => format!(": {} ({})", crate::reference::shorten(&e.message), e.code),
+        Some(e) if !e.message.is_empty() => {
+            format!(": {} ({})", crate::reference::shorten(&e.message), e.code)
+        }
         Some(e) => format!(": {}", e.code),
         None => String::new(),
     };
-    let mut error = retry::classify_status(status, code.as_deref(), format!("{what}: HTTP {status}{detail}"));
+    let mut error = retry::classify_status(
+        status,
+        code.as_deref(),
+        format!("{what}: HTTP {status}{detail}"),
+    );
     error.retry_after = retry_after;
     error
 }

@@ -42,7 +42,10 @@ impl RetryPolicy {
     #[must_use]
     pub fn backoff(&self, next: u32) -> Duration {
         let exp = next.saturating_sub(2).min(16);
-        let full = self.base_delay.saturating_mul(1u32 << exp).min(self.max_delay);
+        let full = self
+            .base_delay
+            .saturating_mul(1u32 << exp)
+            .min(self.max_delay);
         let half = full / 2;
         half + half.mul_f64(fastrand::f64())
     }
@@ -89,7 +92,10 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// Classifies an HTTP error status into an [`Error`] with category and retryability.
@@ -107,7 +113,10 @@ pub fn classify_status(status: u16, registry_code: Option<&str>, message: String
         // The registry forgot the upload session: the caller restarts that upload.
         error = error.retryable(true);
     }
-    if matches!(error.kind, ErrorKind::Registry) && error.category == Category::Registry && !error.retryable {
+    if matches!(error.kind, ErrorKind::Registry)
+        && error.category == Category::Registry
+        && !error.retryable
+    {
         error.severity = crate::error::Severity::High;
     }
     error.status = Some(status);
@@ -153,7 +162,10 @@ mod tests {
             assert!(!classify_status(s, None, String::new()).retryable, "{s}");
         }
         assert!(classify_status(404, Some("BLOB_UPLOAD_UNKNOWN"), String::new()).retryable);
-        assert_eq!(classify_status(403, None, String::new()).category, Category::Permission);
+        assert_eq!(
+            classify_status(403, None, String::new()).category,
+            Category::Permission
+        );
     }
 
     #[test]
@@ -161,14 +173,24 @@ mod tests {
         assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
         let later = SystemTime::now() + Duration::from_secs(100);
         let d = parse_retry_after(&httpdate::fmt_http_date(later)).unwrap();
-        assert!(d > Duration::from_secs(95) && d <= Duration::from_secs(100), "{d:?}");
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert!(
+            d > Duration::from_secs(95) && d <= Duration::from_secs(100),
+            "{d:?}"
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let p = RetryPolicy { attempts: 10, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        let p = RetryPolicy {
+            attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
         let b2 = p.backoff(2);
         assert!(b2 >= Duration::from_millis(50) && b2 <= Duration::from_millis(100));
         let b4 = p.backoff(4);
@@ -178,7 +200,11 @@ mod tests {
 
     #[test]
     fn long_retry_after_fails_at_once() {
-        let p = RetryPolicy { attempts: 5, base_delay: Duration::from_millis(10), max_delay: Duration::from_secs(2) };
+        let p = RetryPolicy {
+            attempts: 5,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_secs(2),
+        };
         let mut e = classify_status(429, None, "rate limited".into());
         e.retry_after = Some(Duration::from_secs(120));
         match p.decide(1, e) {

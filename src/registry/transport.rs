@@ -86,7 +86,11 @@ impl Response {
     /// The body as a stream of chunks.
     pub fn stream(self) -> BodyStream {
         let url = redact_url(&self.url);
-        Box::pin(self.inner.bytes_stream().map_err(move |e| map_reqwest_error(&e, &url)))
+        Box::pin(
+            self.inner
+                .bytes_stream()
+                .map_err(move |e| map_reqwest_error(&e, &url)),
+        )
     }
 
     /// Reads the whole body, refusing more than `limit` bytes.
@@ -97,7 +101,10 @@ impl Response {
         if let Some(len) = self.inner.content_length()
             && len > limit as u64
         {
-            return Err(Error::input(format!("{} sent {len} bytes, over the {limit}-byte limit", redact_url(&self.url))));
+            return Err(Error::input(format!(
+                "{} sent {len} bytes, over the {limit}-byte limit",
+                redact_url(&self.url)
+            )));
         }
         let url = redact_url(&self.url);
         let mut out = Vec::new();
@@ -105,7 +112,9 @@ impl Response {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
             if out.len() + chunk.len() > limit {
-                return Err(Error::input(format!("{url} sent more than the {limit}-byte limit")));
+                return Err(Error::input(format!(
+                    "{url} sent more than the {limit}-byte limit"
+                )));
             }
             out.extend_from_slice(&chunk);
         }
@@ -165,8 +174,9 @@ fn map_reqwest_error(e: &reqwest::Error, url: &str) -> Error {
     if e.is_redirect() {
         return Error::registry(format!("{url}: refused redirect ({chain})"));
     }
-    Error::network(format!("{url}: {chain}"))
-        .hint("the connection failed or was reset; it was retried — check that the registry is reachable")
+    Error::network(format!("{url}: {chain}")).hint(
+        "the connection failed or was reset; it was retried — check that the registry is reachable",
+    )
 }
 
 fn redact_chain(chain: &str) -> String {
@@ -227,7 +237,10 @@ fn build_client(options: &TransportOptions, verify: bool) -> Result<reqwest::Cli
             if attempt.previous().len() >= 5 {
                 return attempt.error("more than 5 redirects");
             }
-            let downgrade = attempt.previous().last().is_some_and(|p| p.scheme() == "https")
+            let downgrade = attempt
+                .previous()
+                .last()
+                .is_some_and(|p| p.scheme() == "https")
                 && attempt.url().scheme() != "https";
             if downgrade {
                 return attempt.error("redirect from https to http refused");
@@ -241,7 +254,10 @@ fn build_client(options: &TransportOptions, verify: bool) -> Result<reqwest::Cli
                     .hint("pass a path to a PEM file or the PEM text itself (starting with -----BEGIN CERTIFICATE-----)")
             })?;
             if certs.is_empty() {
-                return Err(Error::input(format!("ca-cert #{}: no certificate found in the PEM text", i + 1)));
+                return Err(Error::input(format!(
+                    "ca-cert #{}: no certificate found in the PEM text",
+                    i + 1
+                )));
             }
             for c in certs {
                 builder = builder.add_root_certificate(c);
@@ -295,12 +311,19 @@ impl Transport {
     /// # Errors
     /// NETWORK errors when no allowed scheme answers; a certificate error is never downgraded.
     pub async fn resolve_base(&self, host: &str) -> Result<(String, Option<Response>)> {
-        if let Some(b) = self.bases.lock().map_err(|_| Error::internal("scheme cache poisoned"))?.get(host) {
+        if let Some(b) = self
+            .bases
+            .lock()
+            .map_err(|_| Error::internal("scheme cache poisoned"))?
+            .get(host)
+        {
             return Ok((b.clone(), None));
         }
         let https = format!("https://{host}");
         let may_use_http = self.is_insecure(host) || crate::reference::is_loopback_host(host);
-        let first = self.send(Request::new(Method::GET, format!("{https}/v2/"))).await;
+        let first = self
+            .send(Request::new(Method::GET, format!("{https}/v2/")))
+            .await;
         let (base, response) = match first {
             Ok(r) => (https, r),
             Err(e) if !may_use_http => return Err(e),
@@ -309,7 +332,10 @@ impl Transport {
             }
             Err(https_error) => {
                 let http = format!("http://{host}");
-                match self.send(Request::new(Method::GET, format!("{http}/v2/"))).await {
+                match self
+                    .send(Request::new(Method::GET, format!("{http}/v2/")))
+                    .await
+                {
                     Ok(r) => (http, r),
                     Err(_) => return Err(https_error),
                 }
@@ -328,13 +354,17 @@ impl Transport {
     /// Classified NETWORK/TIMEOUT errors; HTTP error statuses are returned as responses.
     pub async fn send(&self, request: Request) -> Result<Response> {
         let shown = redact_url(&request.url);
-        let mut builder = self.client_for(&request.url).request(request.method, &request.url);
+        let mut builder = self
+            .client_for(&request.url)
+            .request(request.method, &request.url);
         for (name, value) in request.headers {
             builder = builder.header(name, value);
         }
         builder = match request.body {
             Body::Empty => builder,
-            Body::Bytes(b) => builder.header("Content-Length", b.len().to_string()).body(b),
+            Body::Bytes(b) => builder
+                .header("Content-Length", b.len().to_string())
+                .body(b),
             Body::Stream(s, len) => {
                 let b = match len {
                     Some(len) => builder.header("Content-Length", len.to_string()),
@@ -343,7 +373,10 @@ impl Transport {
                 b.body(reqwest::Body::wrap_stream(s))
             }
         };
-        let inner = builder.send().await.map_err(|e| map_reqwest_error(&e, &shown))?;
+        let inner = builder
+            .send()
+            .await
+            .map_err(|e| map_reqwest_error(&e, &shown))?;
         Ok(Response {
             status: inner.status(),
             headers: inner.headers().clone(),

@@ -1,0 +1,67 @@
+//! `image-promote copy`: the engine alone (no checks): resolve, copy, verify, tag; `--json`
+//! prints the [`CopyReport`](crate::copy::CopyReport) on stdout.
+
+use std::io::Write as _;
+use std::time::Instant;
+
+use crate::cli::CopyArgs;
+use crate::copy::{CopyOptions, copy_graph, resolve_graph};
+use crate::error::Error;
+
+/// Runs `copy`.
+///
+/// # Errors
+/// Any classified error of the copy.
+pub async fn run(args: CopyArgs) -> Result<(), Error> {
+    let (src, dst) = args.references()?;
+    let (source, destination) = args.registry.clients()?;
+    source.add_scope(src.api_host(), src.repository(), "pull");
+    destination.add_scope(dst.api_host(), dst.repository(), "pull,push");
+    if src.api_host() == dst.api_host() && src.repository() != dst.repository() {
+        destination.add_scope(dst.api_host(), src.repository(), "pull");
+    }
+    let t = Instant::now();
+    let graph = resolve_graph(&source, &src).await?;
+    let resolve_ms = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let options = CopyOptions {
+        tags: args.extra_tags(),
+        concurrency: args.concurrency as usize,
+        dry_run: args.dry_run,
+    };
+    let report = copy_graph(source, destination, &graph, &dst, &options, resolve_ms).await?;
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        let json =
+            serde_json::to_string_pretty(&report).map_err(|e| Error::internal(e.to_string()))?;
+        let _ = writeln!(stdout, "{json}");
+    } else {
+        let verb = if report.dry_run {
+            "would copy"
+        } else if report.no_op {
+            "already promoted"
+        } else {
+            "copied"
+        };
+        let _ = writeln!(
+            stdout,
+            "{verb} {} -> {} ({})\n  blobs: {} copied ({} bytes), {} mounted, {} skipped, {} foreign; manifests pushed: {}\n  tags: {}\n  time: {} ms",
+            report.source,
+            report.destination,
+            report.source_digest,
+            report.blobs.copied,
+            report.blobs.bytes_copied,
+            report.blobs.mounted,
+            report.blobs.skipped,
+            report.blobs.foreign,
+            report.manifests_pushed,
+            report
+                .tags
+                .iter()
+                .map(|t| t.reference.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            report.timings.total_ms
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! Subcommand glue: each file turns parsed arguments into a run of the pipeline and prints the
+//! result. `main.rs` dispatches here and maps errors to exit codes.
+
+pub mod copy;

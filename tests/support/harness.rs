@@ -1,0 +1,175 @@
+//! Real registries for the integration tests: started once per test binary through
+//! `scripts/harness` (idempotent; storage is never wiped), with the fixture images pushed.
+//! Each test names its own repositories with [`unique`] so runs never collide.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Where the harness lives and what it started.
+pub struct Registries {
+    pub staging: String,
+    pub production: String,
+    pub secure: String,
+    pub secure_user: String,
+    pub secure_password: String,
+    pub secure_cacert: PathBuf,
+}
+
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn harness(script: &str) -> PathBuf {
+    project_root().join("scripts/harness").join(script)
+}
+
+fn run_script(script: &str, args: &[&str]) {
+    let out = Command::new("bash")
+        .arg(harness(script))
+        .args(args)
+        .output()
+        .expect("run harness script");
+    assert!(
+        out.status.success(),
+        "{script} {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn harness_dir() -> PathBuf {
+    std::env::var_os("REG_HARNESS_DIR")
+        .map_or_else(|| PathBuf::from("/tmp/reg-harness"), PathBuf::from)
+}
+
+/// The small fixtures every test binary may use (not app/big: see [`ensure_big`]).
+const FIXTURES: &str = "small,multi,many,docker,nolabels,corrupt,noentry,root,wrongarch,oversized,multi-amd64,zstd,artifact,nested";
+
+/// Starts the registries (staging, production, secure) and pushes the fixtures, once per process.
+pub fn registries() -> &'static Registries {
+    static REGISTRIES: OnceLock<Registries> = OnceLock::new();
+    REGISTRIES.get_or_init(|| {
+        run_script("start-registries.sh", &["--secure", "--quiet"]);
+        run_script("make-fixtures.sh", &["--only", FIXTURES]);
+        run_script("make-fixtures.sh", &["--secure", "--only", "small"]);
+        let dir = harness_dir();
+        Registries {
+            staging: format!(
+                "127.0.0.1:{}",
+                std::env::var("REG_STAGING_PORT").unwrap_or_else(|_| "5000".into())
+            ),
+            production: format!(
+                "127.0.0.1:{}",
+                std::env::var("REG_PRODUCTION_PORT").unwrap_or_else(|_| "5001".into())
+            ),
+            secure: format!(
+                "127.0.0.1:{}",
+                std::env::var("REG_SECURE_PORT").unwrap_or_else(|_| "5002".into())
+            ),
+            secure_user: std::env::var("REG_SECURE_USER").unwrap_or_else(|_| "harness".into()),
+            secure_password: std::env::var("REG_SECURE_PASSWORD")
+                .unwrap_or_else(|_| "harness-pass".into()),
+            secure_cacert: dir.join("secure/certs/ca.crt"),
+        }
+    })
+}
+
+/// Pushes the 1 GiB fixture (about 40 s the first time on this machine kind).
+pub fn ensure_big() {
+    static BIG: OnceLock<()> = OnceLock::new();
+    registries();
+    BIG.get_or_init(|| run_script("make-fixtures.sh", &["--only", "big"]));
+}
+
+/// A repository name no other test or run uses.
+pub fn unique(name: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "it/{name}-{}-{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000
+    )
+}
+
+/// The image-promote binary.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_image-promote"));
+    c.env_remove("RUST_LOG")
+        .env("DOCKER_CONFIG", "/nonexistent-docker-config");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("IMAGE_PROMOTE_") || k.starts_with("INPUT_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+/// Runs image-promote with `args`.
+pub fn promote(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run image-promote")
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The manifest digest skopeo sees (sha256 of `skopeo inspect --raw`), or `None` if absent.
+pub fn skopeo_digest(reference: &str, extra: &[&str]) -> Option<String> {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--retry-times", "0"])
+        .args(extra)
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("run skopeo");
+    if !out.status.success() {
+        return None;
+    }
+    use sha2::Digest as _;
+    let hex: String = sha2::Sha256::digest(&out.stdout)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Some(format!("sha256:{hex}"))
+}
+
+/// Whether `skopeo copy` can read `reference` back completely (into a throwaway OCI layout).
+pub fn skopeo_reads_back(reference: &str, extra: &[&str]) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("skopeo")
+        .args(["copy", "--all", "--preserve-digests", "--retry-times", "0"])
+        .args(extra)
+        .arg(format!("docker://{reference}"))
+        .arg(format!("oci:{}:x", dir.path().display()))
+        .output()
+        .expect("run skopeo");
+    if !out.status.success() {
+        eprintln!(
+            "skopeo copy failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out.status.success()
+}
+
+pub fn plain() -> [&'static str; 1] {
+    ["--tls-verify=false"]
+}
+
+pub fn exists(path: &Path) -> bool {
+    path.exists()
+}
+
+/// A directory holding only the secure registry's CA (for skopeo's --cert-dir).
+pub fn harness_cert_dir() -> String {
+    harness_dir().join("secure/trust").display().to_string()
+}
