@@ -3,6 +3,7 @@
 //! the binary, the integration tests and the fuzz targets; `../DESIGN.md` describes the pipeline.
 #![deny(missing_docs)]
 
+pub mod checks;
 pub mod cli;
 pub mod commands;
 pub mod copy;
