@@ -478,7 +478,7 @@ async fn copy_blobs(
     let mut tasks = Vec::with_capacity(graph.blobs.len());
     // Largest first: the long transfers start early and the small ones fill the gaps.
     let mut blobs = graph.blobs.clone();
-    blobs.sort_by(|a, b| b.size.cmp(&a.size));
+    blobs.sort_by_key(|b| std::cmp::Reverse(b.size));
     for blob in blobs {
         let job = BlobJob {
             source: source.clone(),

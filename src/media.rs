@@ -167,6 +167,10 @@ struct RawManifest {
 
 /// The parsed view of a manifest.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per manifest; boxing buys nothing"
+)]
 pub enum ManifestView {
     /// An image (or artifact) manifest.
     Image {

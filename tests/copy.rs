@@ -2,6 +2,8 @@
 //! identical to the source (checked with skopeo), skopeo reads the destination back, corrupt
 //! sources are refused without a tag, re-runs are no-ops, dry runs write nothing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use support::harness::{

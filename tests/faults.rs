@@ -3,6 +3,8 @@
 //! the copy ends with identical digests; permanent ones (403) fail fast with the right category;
 //! wrong bytes are never pushed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::process::Output;
@@ -15,7 +17,8 @@ use support::proxy::{Fault, FaultProxy, Rule};
 const SMALL: &str = "sha256:8d5f14e4878aea65da3611b8ae2f24a3366990c2c468abee5b2c31f4c7aee992";
 const MULTI: &str = "sha256:f4bde69193791bb9b12817907ecaa4613f0c5400ea04135655c76f6a99694d3b";
 /// The largest layer of app/small (101,330 bytes).
-const SMALL_BIG_LAYER: &str = "sha256:715fea9229f2d724a5adfd87dc9eef41aa879c6cc97c1c67eb7349a9c109337c";
+const SMALL_BIG_LAYER: &str =
+    "sha256:715fea9229f2d724a5adfd87dc9eef41aa879c6cc97c1c67eb7349a9c109337c";
 
 async fn run(args: Vec<String>) -> (Output, Duration) {
     tokio::task::spawn_blocking(move || {
@@ -29,12 +32,23 @@ async fn run(args: Vec<String>) -> (Output, Duration) {
 }
 
 fn fast_retries() -> Vec<String> {
-    ["--retry-base-delay", "50ms", "--retry-max-delay", "3s", "--retry-attempts", "5"]
-        .map(String::from)
-        .to_vec()
+    [
+        "--retry-base-delay",
+        "50ms",
+        "--retry-max-delay",
+        "3s",
+        "--retry-attempts",
+        "5",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
-async fn setup() -> (&'static support::harness::Registries, FaultProxy, FaultProxy) {
+async fn setup() -> (
+    &'static support::harness::Registries,
+    FaultProxy,
+    FaultProxy,
+) {
     let r = tokio::task::spawn_blocking(registries).await.unwrap();
     let src = FaultProxy::start(&r.staging, vec![]).await;
     let dst = FaultProxy::start(&r.production, vec![]).await;
@@ -45,19 +59,41 @@ async fn setup() -> (&'static support::harness::Registries, FaultProxy, FaultPro
 async fn transient_faults_are_retried_and_digests_stay_identical() {
     let (r, src, dst) = setup().await;
     src.set_rules(vec![
-        Rule::new("/manifests/", Fault::status(503)).method(Method::GET).times(2),
+        Rule::new("/manifests/", Fault::status(503))
+            .method(Method::GET)
+            .times(2),
         // The big layer: reset before headers, reset mid-body, truncated; the other blobs: 500
         // and 429 (seconds and HTTP-date).
         Rule::new(SMALL_BIG_LAYER, Fault::ResetBeforeHeaders).method(Method::GET),
-        Rule::new(SMALL_BIG_LAYER, Fault::ResetMidBody { after_bytes: 40_000 }).method(Method::GET).skip(1),
-        Rule::new(SMALL_BIG_LAYER, Fault::Truncate { after_bytes: 70_000 }).method(Method::GET).skip(2),
+        Rule::new(
+            SMALL_BIG_LAYER,
+            Fault::ResetMidBody {
+                after_bytes: 40_000,
+            },
+        )
+        .method(Method::GET)
+        .skip(1),
+        Rule::new(
+            SMALL_BIG_LAYER,
+            Fault::Truncate {
+                after_bytes: 70_000,
+            },
+        )
+        .method(Method::GET)
+        .skip(2),
         Rule::new("sha256:bebc76b66f32", Fault::status(500)).method(Method::GET),
         Rule::new("sha256:642650a68e76", Fault::retry_after(429, "1")).method(Method::GET),
         Rule::new("sha256:eb683c3bc5b3", Fault::retry_after_date(429, 1)).method(Method::GET),
     ]);
     dst.set_rules(vec![
         Rule::new("/blobs/uploads/", Fault::status(502)).method(Method::POST),
-        Rule::new("/blobs/uploads/", Fault::ResetMidBody { after_bytes: 10_000 }).method(Method::PUT),
+        Rule::new(
+            "/blobs/uploads/",
+            Fault::ResetMidBody {
+                after_bytes: 10_000,
+            },
+        )
+        .method(Method::PUT),
         Rule::new("/manifests/", Fault::status(504)).method(Method::PUT),
         Rule::new("/manifests/", Fault::status(500)).method(Method::HEAD),
     ]);
@@ -71,9 +107,26 @@ async fn transient_faults_are_retried_and_digests_stay_identical() {
     args.extend(fast_retries());
     let (out, took) = run(args).await;
     assert!(out.status.success(), "{}", text(&out));
-    let kinds: Vec<String> = src.faulted().into_iter().chain(dst.faulted()).filter_map(|r| r.fault).collect();
-    for kind in ["status 503", "reset-before-headers", "reset-mid-body@40000", "truncate@70000", "status 500", "status 429", "status 502", "status 504"] {
-        assert!(kinds.iter().any(|k| k == kind), "{kind} was not injected: {kinds:?}");
+    let kinds: Vec<String> = src
+        .faulted()
+        .into_iter()
+        .chain(dst.faulted())
+        .filter_map(|r| r.fault)
+        .collect();
+    for kind in [
+        "status 503",
+        "reset-before-headers",
+        "reset-mid-body@40000",
+        "truncate@70000",
+        "status 500",
+        "status 429",
+        "status 502",
+        "status 504",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == kind),
+            "{kind} was not injected: {kinds:?}"
+        );
     }
     let faults = kinds.len();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -82,7 +135,10 @@ async fn transient_faults_are_retried_and_digests_stay_identical() {
         skopeo_digest(&format!("{}/{repo}:1.0", r.production), &plain()).as_deref(),
         Some(SMALL)
     );
-    eprintln!("transient faults: {faults} injected, {} retries, {took:?}", report["retries"]);
+    eprintln!(
+        "transient faults: {faults} injected, {} retries, {took:?}",
+        report["retries"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,46 +146,86 @@ async fn index_copy_survives_upload_faults() {
     let (r, src, dst) = setup().await;
     dst.set_rules(vec![
         // The registry forgets the upload session: the upload restarts.
-        Rule::new("/blobs/uploads/", Fault::oci_error(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry"))
-            .method(Method::PUT)
+        Rule::new(
+            "/blobs/uploads/",
+            Fault::oci_error(
+                404,
+                "BLOB_UPLOAD_UNKNOWN",
+                "blob upload unknown to registry",
+            ),
+        )
+        .method(Method::PUT)
+        .times(2),
+        Rule::new("/blobs/uploads/", Fault::status(503))
+            .method(Method::POST)
+            .skip(3)
             .times(2),
-        Rule::new("/blobs/uploads/", Fault::status(503)).method(Method::POST).skip(3).times(2),
     ]);
     let repo = unique("faults-index");
-    let mut args = vec!["copy".to_owned(), format!("{}/app/multi:1.0", src.addr()), format!("{}/{repo}:1.0", dst.addr())];
+    let mut args = vec![
+        "copy".to_owned(),
+        format!("{}/app/multi:1.0", src.addr()),
+        format!("{}/{repo}:1.0", dst.addr()),
+    ];
     args.extend(fast_retries());
     let (out, _) = run(args).await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(dst.faulted().len(), 4);
-    assert_eq!(skopeo_digest(&format!("{}/{repo}:1.0", r.production), &plain()).as_deref(), Some(MULTI));
+    assert_eq!(
+        skopeo_digest(&format!("{}/{repo}:1.0", r.production), &plain()).as_deref(),
+        Some(MULTI)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_403_fails_fast_without_retry_storm() {
     let (r, src, dst) = setup().await;
     dst.set_rules(vec![
-        Rule::new("/blobs/uploads/", Fault::oci_error(403, "DENIED", "requested access to the resource is denied"))
-            .method(Method::POST)
-            .times(1000),
+        Rule::new(
+            "/blobs/uploads/",
+            Fault::oci_error(403, "DENIED", "requested access to the resource is denied"),
+        )
+        .method(Method::POST)
+        .times(1000),
     ]);
     let repo = unique("faults-403");
-    let mut args = vec!["copy".to_owned(), format!("{}/app/small:1.0", src.addr()), format!("{}/{repo}:1.0", dst.addr())];
+    let mut args = vec![
+        "copy".to_owned(),
+        format!("{}/app/small:1.0", src.addr()),
+        format!("{}/{repo}:1.0", dst.addr()),
+    ];
     args.extend(fast_retries());
     let (out, took) = run(args).await;
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("[PERMISSION]") && stderr.contains("DENIED"), "{stderr}");
-    assert!(stderr.contains("hint: check that the destination credentials can push"), "{stderr}");
+    assert!(
+        stderr.contains("[PERMISSION]") && stderr.contains("DENIED"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: check that the destination credentials can push"),
+        "{stderr}"
+    );
     let posts = dst.count("POST", "/blobs/uploads/");
-    assert!(posts <= 4, "one attempt per blob at most, got {posts} POSTs");
+    assert!(
+        posts <= 4,
+        "one attempt per blob at most, got {posts} POSTs"
+    );
     assert!(took < Duration::from_secs(5), "{took:?}");
-    assert_eq!(skopeo_digest(&format!("{}/{repo}:1.0", r.production), &plain()), None);
+    assert_eq!(
+        skopeo_digest(&format!("{}/{repo}:1.0", r.production), &plain()),
+        None
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_beyond_max_delay_fails_at_once() {
     let (_r, src, dst) = setup().await;
-    src.set_rules(vec![Rule::new("/manifests/", Fault::retry_after(429, "600")).method(Method::GET).times(100)]);
+    src.set_rules(vec![
+        Rule::new("/manifests/", Fault::retry_after(429, "600"))
+            .method(Method::GET)
+            .times(100),
+    ]);
     let args = vec![
         "copy".to_owned(),
         format!("{}/app/small:1.0", src.addr()),
@@ -140,7 +236,10 @@ async fn retry_after_beyond_max_delay_fails_at_once() {
     let (out, took) = run(args).await;
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("600 s") && stderr.contains("retry-max-delay"), "{stderr}");
+    assert!(
+        stderr.contains("600 s") && stderr.contains("retry-max-delay"),
+        "{stderr}"
+    );
     assert_eq!(src.count("GET", "/manifests/"), 1);
     assert!(took < Duration::from_secs(3), "{took:?}");
 }
@@ -148,28 +247,59 @@ async fn retry_after_beyond_max_delay_fails_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupted_bytes_in_transit_are_never_pushed() {
     let (r, src, dst) = setup().await;
-    src.set_rules(vec![Rule::new(SMALL_BIG_LAYER, Fault::CorruptBody { at_byte: 50_000 }).method(Method::GET).times(100)]);
+    src.set_rules(vec![
+        Rule::new(SMALL_BIG_LAYER, Fault::CorruptBody { at_byte: 50_000 })
+            .method(Method::GET)
+            .times(100),
+    ]);
     let repo = unique("faults-corrupt");
-    let mut args = vec!["copy".to_owned(), format!("{}/app/small:1.0", src.addr()), format!("{}/{repo}:1.0", dst.addr())];
+    let mut args = vec![
+        "copy".to_owned(),
+        format!("{}/app/small:1.0", src.addr()),
+        format!("{}/{repo}:1.0", dst.addr()),
+    ];
     args.extend(fast_retries());
     let (out, _) = run(args).await;
     assert_eq!(out.status.code(), Some(6), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("[VALIDATION]"), "{}", text(&out));
-    assert_eq!(src.count("GET", SMALL_BIG_LAYER), 1, "a wrong hash is not retried");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("[VALIDATION]"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        src.count("GET", SMALL_BIG_LAYER),
+        1,
+        "a wrong hash is not retried"
+    );
     // The corrupt layer never reached the destination: not even as a blob.
     let head = support::oci::client()
-        .head(format!("http://{}/v2/{repo}/blobs/{SMALL_BIG_LAYER}", r.production))
+        .head(format!(
+            "http://{}/v2/{repo}/blobs/{SMALL_BIG_LAYER}",
+            r.production
+        ))
         .send()
         .await
         .unwrap();
     assert_eq!(head.status(), 404);
-    assert_eq!(skopeo_digest(&format!("{}/{repo}:1.0", r.production), &plain()), None);
+    assert_eq!(
+        skopeo_digest(&format!("{}/{repo}:1.0", r.production), &plain()),
+        None
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_body_times_out_and_is_retried() {
     let (r, src, dst) = setup().await;
-    src.set_rules(vec![Rule::new(SMALL_BIG_LAYER, Fault::Stall { after_bytes: 20_000, duration: Duration::from_secs(5) }).method(Method::GET)]);
+    src.set_rules(vec![
+        Rule::new(
+            SMALL_BIG_LAYER,
+            Fault::Stall {
+                after_bytes: 20_000,
+                duration: Duration::from_secs(5),
+            },
+        )
+        .method(Method::GET),
+    ]);
     let repo = unique("faults-stall");
     let mut args = vec![
         "copy".to_owned(),
@@ -183,5 +313,8 @@ async fn stalled_body_times_out_and_is_retried() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(took < Duration::from_secs(5), "no hang: {took:?}");
     assert_eq!(src.count("GET", SMALL_BIG_LAYER), 2);
-    assert_eq!(skopeo_digest(&format!("{}/{repo}:1.0", r.production), &plain()).as_deref(), Some(SMALL));
+    assert_eq!(
+        skopeo_digest(&format!("{}/{repo}:1.0", r.production), &plain()).as_deref(),
+        Some(SMALL)
+    );
 }

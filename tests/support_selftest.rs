@@ -19,7 +19,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const SMALL: &str = "/v2/app/small/manifests/1.0";
 
 async fn require_harness() {
-    tokio::task::spawn_blocking(support::harness::registries).await.unwrap();
+    tokio::task::spawn_blocking(support::harness::registries)
+        .await
+        .unwrap();
     let ok = oci::client()
         .get(format!("http://{STAGING}{SMALL}"))
         .header("accept", MANIFEST_ACCEPT)
