@@ -34,6 +34,10 @@ pub struct Cli {
 pub enum Command {
     /// Copy an image (single manifest or index) digest-preserving; tags are written last.
     Copy(CopyArgs),
+    /// Run the checks on an image and gate it with the policy; copies nothing (exit 0 pass, 3 refused).
+    Check(crate::commands::check::CheckArgs),
+    /// Promote an image: validate conditions, run the checks, gate (force), copy, verify, tag, report.
+    Promote(crate::commands::promote::PromoteArgs),
 }
 
 /// Splits a comma- or newline-separated list, dropping empty entries.
@@ -162,6 +166,9 @@ pub struct CopyArgs {
     /// Print the machine-readable result on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Allow moving a version-like tag (1.2.3, v1.2) that already points at another digest.
+    #[arg(long)]
+    pub allow_tag_move: bool,
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,

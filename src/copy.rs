@@ -153,6 +153,10 @@ pub struct CopyOptions {
     pub concurrency: usize,
     /// Report what would be done; write nothing.
     pub dry_run: bool,
+    /// Allow moving version-like tags (`1.2.3`, `v1.2`) that already point at another digest.
+    pub allow_tag_move: bool,
+    /// Show a progress line on a terminal.
+    pub progress: bool,
 }
 
 impl Default for CopyOptions {
@@ -161,7 +165,41 @@ impl Default for CopyOptions {
             tags: Vec::new(),
             concurrency: 8,
             dry_run: false,
+            allow_tag_move: false,
+            progress: false,
         }
+    }
+}
+
+/// Whether a tag looks like a release version (`1.2`, `1.2.3`, `v1.2.3`, `1.2.3-rc.1`): such tags
+/// are immutable by default, while others (`prod`, `latest`, `stable`) may move.
+#[must_use]
+pub fn is_version_tag(tag: &str) -> bool {
+    let t = tag.strip_prefix('v').unwrap_or(tag);
+    let (core, _suffix) = match t.find(['-', '+']) {
+        Some(i) if i + 1 < t.len() => (&t[..i], &t[i + 1..]),
+        Some(_) => return false,
+        None => (t, ""),
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    (2..=3).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn check_tag_move(
+    tagged: &Reference,
+    previous: Option<&Digest>,
+    digest: &Digest,
+    options: &CopyOptions,
+) -> Result<()> {
+    match previous {
+        Some(p) if p != digest && !options.allow_tag_move && tagged.tag().is_some_and(is_version_tag) => Err(Error::refused(format!(
+            "{tagged} already points at {p}; version tags are immutable, so it is not moved to {digest}"
+        ))
+        .hint("promote under a new version tag, or pass --allow-tag-move if moving this tag is intended")),
+        _ => Ok(()),
     }
 }
 
@@ -377,6 +415,7 @@ pub async fn copy_graph(
     report.blob_records = records;
 
     // Manifests by digest, children first.
+    crate::runtime::check_interrupted()?;
     let t = Instant::now();
     for m in graph.children.iter().chain(std::iter::once(&graph.root)) {
         let present = destination
@@ -421,7 +460,9 @@ pub async fn copy_graph(
     let t = Instant::now();
     for tag in &tags {
         let tagged = dst.with_tag(tag);
+        crate::runtime::check_interrupted()?;
         let previous = destination.head_manifest(&tagged, tag).await?;
+        check_tag_move(&tagged, previous.as_ref(), &graph.root.digest, options)?;
         let needs_write = previous.as_ref() != Some(&graph.root.digest);
         if needs_write && !options.dry_run {
             destination.put_manifest(&tagged, tag, &graph.root).await?;
@@ -475,6 +516,18 @@ async fn copy_blobs(
     same_registry: bool,
 ) -> Result<Vec<BlobRecord>> {
     let semaphore = Arc::new(crate::runtime::Semaphore::new(options.concurrency.max(1)));
+    let progress = Arc::new(Progress::default());
+    let ticker = options.progress.then(|| {
+        let progress = progress.clone();
+        let total = graph.blob_bytes();
+        let count = graph.blobs.len();
+        tokio::spawn(async move {
+            loop {
+                crate::runtime::sleep(std::time::Duration::from_millis(500)).await;
+                progress.print(total, count);
+            }
+        })
+    });
     let mut tasks = Vec::with_capacity(graph.blobs.len());
     // Largest first: the long transfers start early and the small ones fill the gaps.
     let mut blobs = graph.blobs.clone();
@@ -488,6 +541,7 @@ async fn copy_blobs(
             blob,
             mount: same_registry,
             dry_run: options.dry_run,
+            progress: progress.clone(),
         };
         let semaphore = semaphore.clone();
         tasks.push(crate::runtime::spawn(async move {
@@ -495,12 +549,19 @@ async fn copy_blobs(
                 .acquire_owned()
                 .await
                 .map_err(|_| Error::internal("blob semaphore closed"))?;
+            crate::runtime::check_interrupted()?;
             job.run().await
         }));
     }
-    let mut records = Vec::with_capacity(tasks.len());
+    let results = futures_util::future::join_all(tasks).await;
+    if let Some(t) = ticker {
+        t.abort();
+        progress.print(graph.blob_bytes(), graph.blobs.len());
+        eprintln!();
+    }
+    let mut records = Vec::with_capacity(results.len());
     let mut first_error: Option<Error> = None;
-    for r in futures_util::future::join_all(tasks).await {
+    for r in results {
         match r {
             Ok(rec) => records.push(rec),
             Err(e) => {
@@ -523,7 +584,28 @@ async fn copy_blobs(
     Ok(records)
 }
 
+/// Bytes and blobs done, for the terminal progress line.
+#[derive(Default)]
+struct Progress {
+    bytes: std::sync::atomic::AtomicU64,
+    blobs: std::sync::atomic::AtomicUsize,
+}
+
+impl Progress {
+    #[allow(clippy::cast_precision_loss, reason = "display only")]
+    fn print(&self, total: u64, count: usize) {
+        let mib = |b: u64| b as f64 / 1_048_576.0;
+        eprint!(
+            "\r  {:.1} / {:.1} MiB, {} / {count} blobs",
+            mib(self.bytes.load(Ordering::Relaxed)),
+            mib(total),
+            self.blobs.load(Ordering::Relaxed)
+        );
+    }
+}
+
 struct BlobJob {
+    progress: Arc<Progress>,
     source: Arc<RegistryClient>,
     destination: Arc<RegistryClient>,
     src: Reference,
@@ -541,6 +623,12 @@ impl BlobJob {
         let action = retry::run(&policy, &format!("copy blob {digest}"), |_| self.attempt())
             .await
             .map_err(|e| e.context(format_args!("blob {digest} ({} bytes)", self.blob.size)))?;
+        self.progress.blobs.fetch_add(1, Ordering::Relaxed);
+        if action != BlobAction::Copied {
+            self.progress
+                .bytes
+                .fetch_add(self.blob.size, Ordering::Relaxed);
+        }
         tracing::info!(blob = %digest.short(), size = self.blob.size, action = ?action, ms = started.elapsed().as_millis() as u64, "blob");
         Ok(BlobRecord {
             digest,
@@ -601,7 +689,9 @@ impl BlobJob {
             }
         };
         let slot = Arc::new(Mutex::new(None));
-        let stream = VerifyingStream::new(body, &self.blob.digest, self.blob.size, slot.clone());
+        let mut stream =
+            VerifyingStream::new(body, &self.blob.digest, self.blob.size, slot.clone());
+        stream.progress = Some(self.progress.clone());
         let result = self
             .destination
             .finish_upload(
@@ -636,6 +726,7 @@ pub struct VerifyingStream {
     held: Option<Bytes>,
     done: bool,
     slot: Arc<Mutex<Option<Error>>>,
+    progress: Option<Arc<Progress>>,
 }
 
 impl VerifyingStream {
@@ -653,6 +744,7 @@ impl VerifyingStream {
             held: None,
             done: false,
             slot,
+            progress: None,
         }
     }
 
@@ -686,6 +778,9 @@ impl Stream for VerifyingStream {
                     };
                     if let Err(e) = update {
                         return self.fail(e);
+                    }
+                    if let Some(p) = &self.progress {
+                        p.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                     }
                     if let Some(previous) = self.held.replace(chunk) {
                         return Poll::Ready(Some(Ok(previous)));
@@ -774,6 +869,18 @@ mod tests {
         .await;
         assert!(out.len() < 6);
         assert_eq!(err.unwrap().kind, ErrorKind::Verification);
+    }
+
+    #[test]
+    fn version_tags() {
+        for t in ["1.2.3", "v1.2.3", "1.2", "v10.0.1-rc.1", "1.2.3+build.5"] {
+            assert!(is_version_tag(t), "{t}");
+        }
+        for t in [
+            "latest", "prod", "1", "v1", "1.2.3.4", "1.x", "1.2-", "sha-abc", "",
+        ] {
+            assert!(!is_version_tag(t), "{t}");
+        }
     }
 
     #[test]

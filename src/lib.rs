@@ -3,6 +3,7 @@
 //! the binary, the integration tests and the fuzz targets; `../DESIGN.md` describes the pipeline.
 #![deny(missing_docs)]
 
+pub mod action;
 pub mod checks;
 pub mod cli;
 pub mod commands;
@@ -10,7 +11,10 @@ pub mod copy;
 pub mod digest;
 pub mod error;
 pub mod media;
+pub mod policy;
+pub mod promote;
 pub mod reference;
 pub mod registry;
+pub mod report;
 pub mod runtime;
 pub mod scan;

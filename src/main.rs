@@ -15,7 +15,10 @@ fn exit_code(e: &Error) -> u8 {
         ErrorKind::Registry => 4,
         ErrorKind::Access => 5,
         ErrorKind::Verification => 6,
-        ErrorKind::Interrupted => 130,
+        ErrorKind::Interrupted => match image_promote::runtime::interrupted() {
+            Some(signal) => u8::try_from(128 + signal).unwrap_or(130),
+            None => 130,
+        },
         ErrorKind::Internal => 1,
     }
 }
@@ -37,7 +40,24 @@ fn init_tracing(verbose: u8) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // As a GitHub Action, `INPUT_*` become flags of `promote` (a flag given here wins).
+    let env = |k: &str| std::env::var(k).ok();
+    let vars: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .collect();
+    let args = match image_promote::action::args_with_inputs(
+        std::env::args_os().collect(),
+        &<Cli as clap::CommandFactory>::command(),
+        &env,
+        &vars,
+    ) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit_code(&e));
+        }
+    };
+    let cli = Cli::parse_from(args);
     init_tracing(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -50,8 +70,23 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
-            Command::Copy(args) => image_promote::commands::copy::run(args).await,
+        let run = async {
+            match cli.command {
+                Command::Copy(args) => image_promote::commands::copy::run(args).await,
+                Command::Check(args) => image_promote::commands::check::run(args).await,
+                Command::Promote(args) => image_promote::commands::promote::run(args).await,
+            }
+        };
+        tokio::pin!(run);
+        tokio::select! {
+            r = &mut run => r,
+            signal = image_promote::runtime::wait_for_signal() => {
+                // Let the command notice (no new uploads, no tags) and report, within a grace period.
+                match tokio::time::timeout(std::time::Duration::from_secs(20), &mut run).await {
+                    Ok(Err(e)) if e.kind == ErrorKind::Interrupted => Err(e),
+                    Ok(_) | Err(_) => Err(image_promote::runtime::interrupted_error(signal)),
+                }
+            }
         }
     });
     match result {

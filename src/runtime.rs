@@ -55,3 +55,65 @@ pub async fn run_with_stdin(
         })??;
     Ok((out.status.success(), out.stdout, out.stderr))
 }
+
+static INTERRUPTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// The signal number (2 = SIGINT, 15 = SIGTERM) if the process was asked to stop.
+#[must_use]
+pub fn interrupted() -> Option<i32> {
+    match INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+/// Marks the process as interrupted by `signal` (the signal watcher calls this; tests may too).
+pub fn set_interrupted(signal: i32) {
+    INTERRUPTED.store(signal, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Fails with an interruption error if a stop was asked for: called before starting new work.
+///
+/// # Errors
+/// The interruption error, naming the signal.
+pub fn check_interrupted() -> Result<()> {
+    match interrupted() {
+        None => Ok(()),
+        Some(signal) => Err(interrupted_error(signal)),
+    }
+}
+
+/// The error for an interruption by `signal`.
+#[must_use]
+pub fn interrupted_error(signal: i32) -> Error {
+    let name = if signal == 2 { "SIGINT" } else { "SIGTERM" };
+    Error::interrupted(format!(
+        "interrupted by {name}: no new transfer was started and no tag was written"
+    ))
+    .hint("re-run the same command: finished blobs are skipped and the promotion completes")
+}
+
+/// Waits for the first SIGINT or SIGTERM, records it, and returns its number. A second signal
+/// ends the process at once (exit 128 + signal).
+pub async fn wait_for_signal() -> i32 {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    let first = tokio::select! {
+        _ = int.recv() => 2,
+        _ = term.recv() => 15,
+    };
+    set_interrupted(first);
+    tokio::spawn(async move {
+        let second = tokio::select! {
+            _ = int.recv() => 2,
+            _ = term.recv() => 15,
+        };
+        std::process::exit(128 + second);
+    });
+    first
+}

@@ -275,8 +275,8 @@ fn secure_registry_with_ca_and_basic_auth() {
 #[test]
 fn malformed_references_exit_2() {
     for (src, dst) in [
-        ("Bad/Ref", "127.0.0.1:5001/x"),
-        ("127.0.0.1:5000/app/small:1.0", "127.0.0.1:5001/x:bad tag"),
+        ("Bad/Ref", "127.0.0.1:5101/x"),
+        ("127.0.0.1:5100/app/small:1.0", "127.0.0.1:5101/x:bad tag"),
     ] {
         let out = promote(&["copy", src, dst]);
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));

@@ -133,8 +133,10 @@ impl Serialize for PlatformSpec {
 
 impl<'de> Deserialize<'de> for PlatformSpec {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        s.parse().map_err(|e: Error| serde::de::Error::custom(e.message))
+        deserializer.deserialize_str(crate::policy::ParseStr {
+            parse: |s| s.parse::<PlatformSpec>().map_err(|e| e.message),
+            expecting: "a platform os/architecture[/variant]",
+        })
     }
 }
 
@@ -168,9 +170,9 @@ pub(super) fn check(env: &CheckEnv<'_>) -> Vec<CheckResult> {
         let declared = image.descriptor_platform.as_ref().map(PlatformSpec::of);
         let actual = declared.clone().or_else(|| config_platform.clone());
         match (&declared, &config_platform) {
-            (Some(d), Some(c)) if d != c => out.fail(format!(
-                "the index declares {d} but the config says {c}"
-            )),
+            (Some(d), Some(c)) if d != c => {
+                out.fail(format!("the index declares {d} but the config says {c}"))
+            }
             (_, None) if image.config.is_some() => {
                 out.fail("the config names no os/architecture".to_owned());
             }
@@ -183,12 +185,18 @@ pub(super) fn check(env: &CheckEnv<'_>) -> Vec<CheckResult> {
                     join(&policy.allowed)
                 ));
             }
-            present.push(a.clone());
+            if !present.contains(a) {
+                present.push(a.clone());
+            }
         }
         let shown = actual
             .as_ref()
             .map_or_else(|| "unknown".to_owned(), ToString::to_string);
-        let message = out.message(format!("{shown}"));
+        let message = if out.status() == super::CheckStatus::Pass {
+            out.message(&shown)
+        } else {
+            out.message("")
+        };
         results.push(
             env.result("platform", out.status(), message)
                 .platform(image.platform_label.clone())
@@ -245,14 +253,15 @@ pub(super) fn check(env: &CheckEnv<'_>) -> Vec<CheckResult> {
                 ),
             )
         };
-        results.push(env.result("platform", status, message).details(
-            serde_json::json!({
-                "present": present.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "required": policy.required.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "missing": missing.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "attestations": attestations,
-            }),
-        ));
+        results.push(
+            env.result("platform", status, message)
+                .details(serde_json::json!({
+                    "present": present.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "required": policy.required.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "missing": missing.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "attestations": attestations,
+                })),
+        );
     }
     results
 }

@@ -27,6 +27,8 @@ pub async fn run(args: CopyArgs) -> Result<(), Error> {
         tags: args.extra_tags(),
         concurrency: args.concurrency as usize,
         dry_run: args.dry_run,
+        allow_tag_move: args.allow_tag_move,
+        progress: !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     let report = copy_graph(source, destination, &graph, &dst, &options, resolve_ms).await?;
     let mut stdout = std::io::stdout().lock();

@@ -1,4 +1,6 @@
 //! Subcommand glue: each file turns parsed arguments into a run of the pipeline and prints the
 //! result. `main.rs` dispatches here and maps errors to exit codes.
 
+pub mod check;
 pub mod copy;
+pub mod promote;

@@ -165,31 +165,53 @@ impl CredentialSource {
                 );
             }
         };
-        let config: DockerConfig = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::docker(format!(
-                "{} is not valid docker config JSON: {e}",
-                path.display()
-            ))
-            .hint(
-                "repair the file (e.g. run `docker login` again) or point DOCKER_CONFIG elsewhere",
-            )
-        })?;
-        let keys = keys_for(host);
-        if let Some(helper) = keys.iter().find_map(|k| config.cred_helpers.get(k)) {
-            return run_helper(helper, host).await;
+        match parse_docker_config(&bytes, &path, host)? {
+            DockerConfigAnswer::Helper(helper) => run_helper(&helper, host).await,
+            DockerConfigAnswer::Credential(c) => Ok(Some(c)),
+            DockerConfigAnswer::Nothing => Ok(None),
         }
-        for key in &keys {
-            if let Some(entry) = config.auths.get(key) {
-                if let Some(c) = entry_credential(entry, &path, key)? {
-                    return Ok(Some(c));
-                }
+    }
+}
+
+/// What a docker `config.json` says about one registry host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DockerConfigAnswer {
+    /// Ask `docker-credential-<helper> get` (from `credHelpers`, else `credsStore`).
+    Helper(String),
+    /// A credential stored in `auths`.
+    Credential(Credential),
+    /// Nothing for this host.
+    Nothing,
+}
+
+/// Parses the bytes of a docker `config.json` (read from `path`, named in errors) and finds what
+/// it holds for `host`: a `credHelpers` entry wins, then `auths`, then `credsStore`. Runs nothing.
+///
+/// # Errors
+/// DOCKER errors for malformed JSON or a malformed `auths` entry; never echoes a secret.
+pub fn parse_docker_config(bytes: &[u8], path: &Path, host: &str) -> Result<DockerConfigAnswer> {
+    let config: DockerConfig = serde_json::from_slice(bytes).map_err(|e| {
+        Error::docker(format!(
+            "{} is not valid docker config JSON: {e}",
+            path.display()
+        ))
+        .hint("repair the file (e.g. run `docker login` again) or point DOCKER_CONFIG elsewhere")
+    })?;
+    let keys = keys_for(host);
+    if let Some(helper) = keys.iter().find_map(|k| config.cred_helpers.get(k)) {
+        return Ok(DockerConfigAnswer::Helper(helper.clone()));
+    }
+    for key in &keys {
+        if let Some(entry) = config.auths.get(key) {
+            if let Some(c) = entry_credential(entry, path, key)? {
+                return Ok(DockerConfigAnswer::Credential(c));
             }
         }
-        if let Some(store) = config.creds_store.as_deref().filter(|s| !s.is_empty()) {
-            return run_helper(store, host).await;
-        }
-        Ok(None)
     }
+    if let Some(store) = config.creds_store.filter(|s| !s.is_empty()) {
+        return Ok(DockerConfigAnswer::Helper(store));
+    }
+    Ok(DockerConfigAnswer::Nothing)
 }
 
 fn entry_credential(entry: &AuthEntry, path: &Path, key: &str) -> Result<Option<Credential>> {

@@ -43,8 +43,8 @@ pub fn write(sink: &Sink, dir: &Path, record: &Promotion) -> Result<PathBuf> {
 /// The JSON Schema of the audit document, generated from [`Promotion`].
 #[must_use]
 pub fn schema() -> serde_json::Value {
-    let mut schema = serde_json::to_value(schemars::schema_for!(Promotion))
-        .unwrap_or(serde_json::Value::Null);
+    let mut schema =
+        serde_json::to_value(schemars::schema_for!(Promotion)).unwrap_or(serde_json::Value::Null);
     if let Some(obj) = schema.as_object_mut() {
         obj.insert("$id".into(), SCHEMA_ID.into());
     }
@@ -129,7 +129,10 @@ mod tests {
         let sink = Sink::new(Box::new(backend.clone()), Default::default());
         let p = sample();
         let path = write(&sink, Path::new("/audit"), &p).unwrap();
-        assert_eq!(path, Path::new("/audit").join(format!("promotion-{}.json", p.id)));
+        assert_eq!(
+            path,
+            Path::new("/audit").join(format!("promotion-{}.json", p.id))
+        );
         let text = backend.file(&path).unwrap();
         let back: Promotion = serde_json::from_str(&text).unwrap();
         assert_eq!(back.status, Status::Promoted);

@@ -104,6 +104,7 @@ impl State {
 
 /// One state change.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Transition {
     /// The state entered.
     pub state: State,
@@ -115,6 +116,7 @@ pub struct Transition {
 
 /// The workflow run that promoted, from the runner's `GITHUB_*` variables.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Workflow {
     /// `GITHUB_RUN_ID`.
     pub run_id: Option<String>,
@@ -185,6 +187,7 @@ impl Workflow {
 
 /// The approval context available to the job.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Approval {
     /// The job's `environment:` name, as the workflow passed it (`environment` input).
     pub environment: Option<String>,
@@ -194,6 +197,7 @@ pub struct Approval {
 
 /// What was asked for: the plan (no secrets).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Request {
     /// Source reference as given.
     pub source: String,
@@ -225,6 +229,7 @@ pub struct Request {
 
 /// One layer (or config) of a platform image.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Layer {
     /// Digest.
     pub digest: String,
@@ -236,6 +241,7 @@ pub struct Layer {
 
 /// One image manifest of the graph (the only one, or one platform of an index).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PlatformImage {
     /// `os/arch[/variant]`, when the index names it.
     pub platform: Option<String>,
@@ -253,6 +259,7 @@ pub struct PlatformImage {
 
 /// Facts about the image being promoted.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Image {
     /// The source manifest digest.
     pub source_digest: String,
@@ -286,6 +293,7 @@ pub enum ConditionStatus {
 
 /// One condition checked before any check runs or any byte moves.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Condition {
     /// `source-pull`, `destination-reachable`, `destination-push`, `destination-tags`.
     pub id: String,
@@ -322,8 +330,10 @@ impl From<CheckStatus> for CheckOutcome {
     }
 }
 
-/// Severity names (mirror of [`Severity`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+/// Severity names (mirror of `error::Severity`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SeverityName {
     /// Immediate failure.
@@ -360,8 +370,10 @@ impl SeverityName {
     }
 }
 
-/// Category names (mirror of [`Category`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+/// Category names (mirror of `error::Category`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CategoryName {
     /// Bad input, failed check, digest mismatch.
@@ -422,6 +434,7 @@ impl From<CategoryName> for Category {
 
 /// One check result.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Check {
     /// Stable id (`labels`, `size`, `scan`, …).
     pub id: String,
@@ -477,6 +490,7 @@ pub enum Decision {
 
 /// The gate's decision and why.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Gate {
     /// Decision.
     pub decision: Decision,
@@ -490,6 +504,7 @@ pub struct Gate {
 
 /// A failed check that `force` overrode, with the recorded reason.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Override {
     /// Check id.
     pub check: String,
@@ -505,6 +520,7 @@ pub struct Override {
 
 /// A destination tag before and after.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TagOutcome {
     /// `registry/repo:tag`.
     pub reference: String,
@@ -516,6 +532,7 @@ pub struct TagOutcome {
 
 /// What the copy did.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CopySummary {
     /// Blobs streamed and verified.
     pub blobs_copied: usize,
@@ -545,6 +562,7 @@ pub struct CopySummary {
 
 /// One classified error.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ErrorRecord {
     /// Category.
     pub category: CategoryName,
@@ -568,6 +586,7 @@ pub struct ErrorRecord {
 
 /// Milliseconds per operation (absent when the operation did not run).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Timings {
     /// Validating conditions.
     pub validate_ms: Option<u64>,
@@ -591,6 +610,7 @@ pub struct Timings {
 
 /// The tool that wrote the record.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Tool {
     /// `image-promote`.
     pub name: String,
@@ -600,6 +620,7 @@ pub struct Tool {
 
 /// The record of one promotion: what the audit JSON holds and every report renders.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[schemars(title = "image-promote audit record")]
 pub struct Promotion {
     /// Shape version of this document.

@@ -77,11 +77,14 @@ impl Backend for FsBackend {
     }
 }
 
+/// Files written to a [`MemoryBackend`], in order: (path, contents, appended).
+pub type WrittenFiles = Arc<Mutex<Vec<(PathBuf, Vec<u8>, bool)>>>;
+
 /// Captures everything in memory (tests, and hosts that take the writes over).
 #[derive(Debug, Default, Clone)]
 pub struct MemoryBackend {
-    /// Files as written, in order: (path, contents, appended).
-    pub files: Arc<Mutex<Vec<(PathBuf, Vec<u8>, bool)>>>,
+    /// Files as written.
+    pub files: WrittenFiles,
     /// Everything written to stdout.
     pub stdout: Arc<Mutex<Vec<u8>>>,
 }
@@ -161,7 +164,8 @@ impl Redactor {
                 .map(str::to_owned),
         );
         if let Some(user) = username {
-            forms.push(base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}")));
+            forms
+                .push(base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}")));
         }
         for f in forms {
             if !f.is_empty() && !self.needles.contains(&f) {

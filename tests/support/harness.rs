@@ -25,10 +25,26 @@ fn harness(script: &str) -> PathBuf {
     project_root().join("scripts/harness").join(script)
 }
 
+/// The tests' own registries: ports and scratch directory apart from the demo's and the
+/// benchmark's (5000–5002, /tmp/reg-harness), so a benchmark that wipes storage never hits a test.
+pub const TEST_DIR: &str = "/tmp/image-promote-it";
+/// Staging registry of the tests.
+pub const STAGING: &str = "127.0.0.1:5100";
+/// Production registry of the tests.
+pub const PRODUCTION: &str = "127.0.0.1:5101";
+/// TLS + basic-auth registry of the tests.
+pub const SECURE: &str = "127.0.0.1:5102";
+
 fn run_script(script: &str, args: &[&str]) {
     let out = Command::new("bash")
         .arg(harness(script))
         .args(args)
+        .env("REG_HARNESS_DIR", TEST_DIR)
+        .env("REG_STAGING_PORT", "5100")
+        .env("REG_PRODUCTION_PORT", "5101")
+        .env("REG_SECURE_PORT", "5102")
+        .env_remove("REG_SECURE_USER")
+        .env_remove("REG_SECURE_PASSWORD")
         .output()
         .expect("run harness script");
     assert!(
@@ -40,8 +56,7 @@ fn run_script(script: &str, args: &[&str]) {
 }
 
 fn harness_dir() -> PathBuf {
-    std::env::var_os("REG_HARNESS_DIR")
-        .map_or_else(|| PathBuf::from("/tmp/reg-harness"), PathBuf::from)
+    PathBuf::from(TEST_DIR)
 }
 
 /// The small fixtures every test binary may use (not app/big: see [`ensure_big`]).
@@ -56,21 +71,11 @@ pub fn registries() -> &'static Registries {
         run_script("make-fixtures.sh", &["--secure", "--only", "small"]);
         let dir = harness_dir();
         Registries {
-            staging: format!(
-                "127.0.0.1:{}",
-                std::env::var("REG_STAGING_PORT").unwrap_or_else(|_| "5000".into())
-            ),
-            production: format!(
-                "127.0.0.1:{}",
-                std::env::var("REG_PRODUCTION_PORT").unwrap_or_else(|_| "5001".into())
-            ),
-            secure: format!(
-                "127.0.0.1:{}",
-                std::env::var("REG_SECURE_PORT").unwrap_or_else(|_| "5002".into())
-            ),
-            secure_user: std::env::var("REG_SECURE_USER").unwrap_or_else(|_| "harness".into()),
-            secure_password: std::env::var("REG_SECURE_PASSWORD")
-                .unwrap_or_else(|_| "harness-pass".into()),
+            staging: STAGING.to_owned(),
+            production: PRODUCTION.to_owned(),
+            secure: SECURE.to_owned(),
+            secure_user: "harness".into(),
+            secure_password: "harness-pass".into(),
             secure_cacert: dir.join("secure/certs/ca.crt"),
         }
     })

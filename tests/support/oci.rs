@@ -8,9 +8,9 @@ use sha2::{Digest, Sha256};
 /// The Accept header a manifest GET should send.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 /// Staging registry of the harness.
-pub const STAGING: &str = "127.0.0.1:5000";
+pub const STAGING: &str = super::harness::STAGING;
 /// Production registry of the harness.
-pub const PRODUCTION: &str = "127.0.0.1:5001";
+pub const PRODUCTION: &str = super::harness::PRODUCTION;
 /// Digest of the `app/small:1.0` fixture on staging.
 pub const SMALL_DIGEST: &str =
     "sha256:8d5f14e4878aea65da3611b8ae2f24a3366990c2c468abee5b2c31f4c7aee992";

@@ -1,0 +1,631 @@
+//! The pipeline of `promote` as one function over the stages (DESIGN.md, The pipeline): validate
+//! conditions → resolve → checks → gate (force) → copy with retries → verify → tag. Input: a
+//! [`Plan`] and two registry clients; output: the [`Promotion`] record in a [`Recorder`], which
+//! every stage adds to (states with timestamps, results, errors, timings). Reports render it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::future::{Either, select};
+
+use crate::checks::{CheckInputs, load_context, run_checks};
+use crate::copy::{
+    BlobAction, CopyOptions, CopyReport, ImageGraph, copy_graph, destination_tags, is_version_tag,
+    resolve_graph,
+};
+use crate::digest::Digest;
+use crate::error::{Error, ErrorKind, Result, Severity};
+use crate::media::ManifestView;
+use crate::policy::{GateDecision, Policy, gate};
+use crate::reference::Reference;
+use crate::registry::{RegistryClient, UploadStart};
+use crate::report::record::{
+    Check, Condition, ConditionStatus, CopySummary, Decision, Gate, Image, Layer, Override,
+    PlatformImage, Promotion, State, Status, TagOutcome, millis_since,
+};
+
+/// Passes over the whole graph when a pass fails with a retryable error (each request already
+/// has its own retries; a second pass resumes: finished blobs are skipped).
+pub const MAX_COPY_PASSES: u32 = 2;
+
+/// What to promote, parsed and validated.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Source image.
+    pub source: Reference,
+    /// Destination image (its tag, else the source's, is the first destination tag).
+    pub destination: Reference,
+    /// Extra destination tags.
+    pub extra_tags: Vec<String>,
+    /// The digest the source must have.
+    pub expected_digest: Option<Digest>,
+    /// The policy (built-in default when no file is given).
+    pub policy: Policy,
+    /// A scan report to gate on.
+    pub scan_report: Option<PathBuf>,
+    /// `Some(reason)` when forced.
+    pub force_reason: Option<String>,
+    /// Resolve, check and gate only; write nothing.
+    pub dry_run: bool,
+    /// Blobs in flight at once.
+    pub concurrency: usize,
+    /// Allow moving a version-like destination tag to another digest.
+    pub allow_tag_move: bool,
+    /// `GITHUB_SHA`, for the revision label check.
+    pub github_sha: Option<String>,
+}
+
+/// Told about every state entered (the Action opens `::group::`s with it).
+pub trait Observer: Sync {
+    /// `state` was entered.
+    fn entered(&self, state: State) {
+        let _ = state;
+    }
+}
+
+/// An observer that does nothing.
+#[derive(Debug, Default)]
+pub struct Silent;
+
+impl Observer for Silent {}
+
+/// The record under construction, shared so that it survives an interrupted pipeline.
+pub struct Recorder<'a> {
+    record: Mutex<Promotion>,
+    started: Instant,
+    observer: &'a dyn Observer,
+}
+
+impl<'a> Recorder<'a> {
+    /// Wraps a fresh record; `started` is when the promotion started.
+    #[must_use]
+    pub fn new(record: Promotion, started: Instant, observer: &'a dyn Observer) -> Self {
+        Self {
+            record: Mutex::new(record),
+            started,
+            observer,
+        }
+    }
+
+    /// When the promotion started.
+    #[must_use]
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Changes the record (never held across an await).
+    pub fn with<T>(&self, f: impl FnOnce(&mut Promotion) -> T) -> T {
+        match self.record.lock() {
+            Ok(mut r) => f(&mut r),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
+    /// Enters `state`.
+    pub fn enter(&self, state: State) {
+        self.with(|r| r.enter(state, self.started));
+        self.observer.entered(state);
+    }
+
+    /// Records `error` in the current state.
+    pub fn error(&self, error: &Error) {
+        self.with(|r| r.record_error(error));
+    }
+
+    /// The finished record.
+    #[must_use]
+    pub fn into_record(self) -> Promotion {
+        match self.record.into_inner() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+/// Runs the pipeline. The returned status is `promoted`, `no-op` or `dry-run`; every error (a
+/// refusal included) is returned as `Err` after being recorded in its state.
+///
+/// # Errors
+/// The classified error that stopped the promotion.
+pub async fn run(
+    plan: &Plan,
+    source: Arc<RegistryClient>,
+    destination: Arc<RegistryClient>,
+    rec: &Recorder<'_>,
+) -> Result<Status> {
+    let result = stages(plan, source, destination, rec).await;
+    if let Err(e) = &result {
+        rec.error(e);
+    }
+    result
+}
+
+async fn stages(
+    plan: &Plan,
+    source: Arc<RegistryClient>,
+    destination: Arc<RegistryClient>,
+    rec: &Recorder<'_>,
+) -> Result<Status> {
+    let (src, dst) = (&plan.source, &plan.destination);
+    source.add_scope(src.api_host(), src.repository(), "pull");
+    destination.add_scope(dst.api_host(), dst.repository(), "pull,push");
+    if src.api_host() == dst.api_host() && src.repository() != dst.repository() {
+        destination.add_scope(dst.api_host(), src.repository(), "pull");
+    }
+
+    rec.enter(State::ValidatingConditions);
+    let t = Instant::now();
+    let conditions = validate_conditions(plan, &source, &destination, rec).await;
+    rec.with(|r| r.timings.validate_ms = Some(millis_since(t)));
+    conditions?;
+    crate::runtime::check_interrupted()?;
+
+    rec.enter(State::ValidationRunning);
+    let t = Instant::now();
+    let graph = resolve_graph(&source, src).await?;
+    rec.with(|r| {
+        r.timings.resolve_ms = Some(millis_since(t));
+        r.image = Some(image_facts(&graph));
+    });
+    let t = Instant::now();
+    let graph = check_and_gate(plan, &source, graph, rec).await;
+    rec.with(|r| r.timings.checks_ms = Some(millis_since(t)));
+    let graph = graph?;
+    crate::runtime::check_interrupted()?;
+
+    let options = CopyOptions {
+        tags: plan.extra_tags.clone(),
+        concurrency: plan.concurrency.max(1),
+        dry_run: plan.dry_run,
+        allow_tag_move: plan.allow_tag_move,
+        progress: false,
+    };
+    if plan.dry_run {
+        // What the copy would do: HEAD requests only, nothing written.
+        let report = copy_graph(source, destination, &graph, dst, &options, 0).await?;
+        record_copy(rec, &report, 1);
+        return Ok(Status::DryRun);
+    }
+
+    rec.enter(State::PromotionRunning);
+    let t = Instant::now();
+    let report = copy_with_retries(&graph, dst, &options, &source, &destination, rec).await;
+    rec.with(|r| r.timings.copy_ms = Some(millis_since(t)));
+    let (report, passes) = match report {
+        Ok(r) => r,
+        Err(e) => {
+            rec.enter(State::PromotionFailed);
+            return Err(e);
+        }
+    };
+    // Verify: the destination digest read back equals the source digest.
+    if report.destination_digest.as_ref() != Some(&graph.root.digest) {
+        rec.enter(State::PromotionFailed);
+        return Err(Error::verification(format!(
+            "{dst}: the destination digest read back is {}, not the source digest {}",
+            report
+                .destination_digest
+                .as_ref()
+                .map_or_else(|| "missing".to_owned(), ToString::to_string),
+            graph.root.digest
+        )));
+    }
+    record_copy(rec, &report, passes);
+    rec.enter(State::PromotionSucceeded);
+    Ok(if report.no_op {
+        Status::NoOp
+    } else {
+        Status::Promoted
+    })
+}
+
+fn condition(rec: &Recorder<'_>, id: &str, status: ConditionStatus, message: String, t: Instant) {
+    rec.with(|r| {
+        r.conditions.push(Condition {
+            id: id.to_owned(),
+            status,
+            message,
+            duration_ms: millis_since(t),
+        });
+    });
+}
+
+/// Checks, before any check or byte moves, that the source can be pulled, the destination
+/// reached and pushed to, and the destination tags written. Fails in seconds with
+/// AUTHENTICATION / PERMISSION and a hint instead of after a copy.
+async fn validate_conditions(
+    plan: &Plan,
+    source: &RegistryClient,
+    destination: &RegistryClient,
+    rec: &Recorder<'_>,
+) -> Result<()> {
+    let (src, dst) = (&plan.source, &plan.destination);
+    macro_rules! check {
+        ($id:expr, $t:expr, $e:expr) => {
+            match $e {
+                Ok(v) => v,
+                Err(e) => {
+                    condition(rec, $id, ConditionStatus::Failed, e.message.clone(), $t);
+                    return Err(e);
+                }
+            }
+        };
+    }
+
+    let t = Instant::now();
+    let found = check!(
+        "source-pull",
+        t,
+        source.head_manifest(src, &src.manifest_reference()).await
+    );
+    let Some(digest) = found else {
+        let e = Error::registry(format!("the source image {src} was not found"))
+            .hint("check that the image exists in the source registry and that the reference is spelled right");
+        condition(
+            rec,
+            "source-pull",
+            ConditionStatus::Failed,
+            e.message.clone(),
+            t,
+        );
+        return Err(e);
+    };
+    condition(
+        rec,
+        "source-pull",
+        ConditionStatus::Passed,
+        format!("{src} resolves to {digest}"),
+        t,
+    );
+
+    let t = Instant::now();
+    let base = check!(
+        "destination-reachable",
+        t,
+        destination.base_url(dst.api_host()).await
+    );
+    condition(
+        rec,
+        "destination-reachable",
+        ConditionStatus::Passed,
+        format!("{} answers at {base}", dst.registry()),
+        t,
+    );
+
+    let t = Instant::now();
+    if plan.dry_run {
+        condition(
+            rec,
+            "destination-push",
+            ConditionStatus::NotChecked,
+            "dry run: no upload session is opened, so push permission is not checked".to_owned(),
+            t,
+        );
+    } else {
+        let started = check!(
+            "destination-push",
+            t,
+            destination.start_upload(dst, None).await.map_err(|e| {
+                if e.hint.is_none() {
+                    e.hint(format!(
+                        "check that the destination credentials can push to {}",
+                        dst.name()
+                    ))
+                } else {
+                    e
+                }
+            })
+        );
+        if let UploadStart::Session(session) = started {
+            destination.cancel_upload(dst, &session).await;
+        }
+        condition(
+            rec,
+            "destination-push",
+            ConditionStatus::Passed,
+            format!(
+                "an upload session to {} was opened and cancelled",
+                dst.name()
+            ),
+            t,
+        );
+    }
+
+    let t = Instant::now();
+    let tags = check!(
+        "destination-tags",
+        t,
+        destination_tags(src, dst, &plan.extra_tags)
+    );
+    if tags.is_empty() {
+        let e = Error::input(format!(
+            "no destination tag: {dst} names no tag and the source {src} has none"
+        ))
+        .hint("give the destination a tag (registry/repo:tag) or pass tags");
+        condition(
+            rec,
+            "destination-tags",
+            ConditionStatus::Failed,
+            e.message.clone(),
+            t,
+        );
+        return Err(e);
+    }
+    let mut described = Vec::new();
+    for tag in &tags {
+        let tagged = dst.with_tag(tag);
+        let previous = check!(
+            "destination-tags",
+            t,
+            destination.head_manifest(&tagged, tag).await
+        );
+        match previous {
+            None => described.push(format!("{tag} (new)")),
+            Some(p) if p == digest => described.push(format!("{tag} (already {})", p.short())),
+            Some(p) if is_version_tag(tag) && !plan.allow_tag_move => {
+                let e = Error::refused(format!(
+                    "{tagged} already points at {p}; version tags are immutable, so it is not moved"
+                ))
+                .hint("promote under a new version tag, or pass --allow-tag-move if moving this tag is intended");
+                condition(
+                    rec,
+                    "destination-tags",
+                    ConditionStatus::Failed,
+                    e.message.clone(),
+                    t,
+                );
+                return Err(e);
+            }
+            Some(p) => described.push(format!("{tag} (moves from {})", p.short())),
+        }
+    }
+    rec.with(|r| r.request.tags.clone_from(&tags));
+    condition(
+        rec,
+        "destination-tags",
+        ConditionStatus::Passed,
+        described.join(", "),
+        t,
+    );
+    Ok(())
+}
+
+/// Runs the checks on the resolved graph and applies the gate; returns the graph to copy.
+async fn check_and_gate(
+    plan: &Plan,
+    source: &RegistryClient,
+    graph: ImageGraph,
+    rec: &Recorder<'_>,
+) -> Result<ImageGraph> {
+    let inputs = CheckInputs {
+        expected_digest: plan.expected_digest.clone(),
+        scan_report: plan.scan_report.clone(),
+        github_sha: plan.github_sha.clone(),
+    };
+    let ctx = load_context(source, graph, &inputs).await?;
+    // `promote` never downloads a blob twice: the copy hashes what it streams.
+    let mut results = run_checks(source, &ctx, &plan.policy, false).await;
+    let g = gate(&mut results, plan.force_reason.as_deref());
+    rec.with(|r| {
+        r.checks = results.iter().map(Check::from).collect();
+        r.overrides = results
+            .iter()
+            .filter(|c| c.overridden)
+            .map(|c| Override {
+                check: c.id.clone(),
+                platform: c.platform.clone(),
+                severity: c.severity.into(),
+                message: c.message.clone(),
+                reason: c.override_reason.clone().unwrap_or_default(),
+            })
+            .collect();
+        r.forced = !r.overrides.is_empty();
+        r.gate = Some(Gate {
+            decision: match g.decision {
+                GateDecision::Promote => Decision::Promote,
+                GateDecision::PromoteWithWarnings => Decision::PromoteWithWarnings,
+                GateDecision::Refuse => Decision::Refuse,
+            },
+            refusals: g.refusals.clone(),
+            overridden: g.overridden.clone(),
+            warnings: g.warnings,
+        });
+    });
+    match g.decision {
+        GateDecision::Refuse => {
+            rec.enter(State::ValidationFailed);
+            let failing: Vec<_> = results
+                .iter()
+                .filter(|c| crate::policy::refuses(c) && !c.overridden)
+                .collect();
+            let unforceable = failing.iter().any(|c| c.unforceable);
+            let detail = failing
+                .iter()
+                .take(5)
+                .map(|c| match &c.platform {
+                    Some(p) => format!("{} ({p}): {}", c.id, c.message),
+                    None => format!("{}: {}", c.id, c.message),
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            let hint = if unforceable {
+                "an expected-digest mismatch or a missing/corrupt blob can never be forced: promote the image you tested, or rebuild and push it again"
+            } else if plan.force_reason.is_some() {
+                "these checks could not run; fix the cause and re-run"
+            } else {
+                "fix the image (or the policy), or override with force: true and a force-reason that the audit records"
+            };
+            Err(Error::refused(format!(
+                "refused by {} check(s) [{}]: {detail}",
+                g.refusals.len(),
+                g.refusals.join(", ")
+            ))
+            .hint(hint))
+        }
+        GateDecision::Promote | GateDecision::PromoteWithWarnings if !g.overridden.is_empty() => {
+            rec.enter(State::ValidationFailed);
+            rec.enter(State::Forced);
+            Ok(ctx.graph)
+        }
+        GateDecision::Promote | GateDecision::PromoteWithWarnings => {
+            rec.enter(State::ValidationPassed);
+            Ok(ctx.graph)
+        }
+    }
+}
+
+/// Copies with the engine's per-request retries, watching them to record `promotion-retrying`,
+/// and runs another pass over the graph after a retryable failure (finished blobs are skipped).
+async fn copy_with_retries(
+    graph: &ImageGraph,
+    dst: &Reference,
+    options: &CopyOptions,
+    source: &Arc<RegistryClient>,
+    destination: &Arc<RegistryClient>,
+    rec: &Recorder<'_>,
+) -> Result<(CopyReport, u32)> {
+    let mut pass = 1;
+    loop {
+        let baseline = retries(source, destination);
+        let copy = copy_graph(
+            source.clone(),
+            destination.clone(),
+            graph,
+            dst,
+            options,
+            rec.with(|r| r.timings.resolve_ms.unwrap_or_default()),
+        );
+        let watch = async {
+            loop {
+                crate::runtime::sleep(Duration::from_millis(50)).await;
+                if retries(source, destination) > baseline {
+                    rec.enter(State::PromotionRetrying);
+                    break;
+                }
+            }
+            std::future::pending::<()>().await;
+        };
+        let result = match select(Box::pin(copy), Box::pin(watch)).await {
+            Either::Left((result, _)) => result,
+            Either::Right(((), _)) => Err(Error::internal("the retry watcher ended")),
+        };
+        match result {
+            Ok(report) => return Ok((report, pass)),
+            Err(e) if e.retryable && pass < MAX_COPY_PASSES && e.kind != ErrorKind::Interrupted => {
+                let mut logged = e.clone().context(format_args!(
+                    "copy pass {pass} failed; resuming with another pass"
+                ));
+                logged.severity = Severity::Medium;
+                rec.error(&logged);
+                if rec.with(|r| r.state()) != State::PromotionRetrying {
+                    rec.enter(State::PromotionRetrying);
+                }
+                pass += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn retries(source: &RegistryClient, destination: &RegistryClient) -> u64 {
+    source.counters.retries.load(Ordering::Relaxed)
+        + destination.counters.retries.load(Ordering::Relaxed)
+}
+
+fn record_copy(rec: &Recorder<'_>, report: &CopyReport, passes: u32) {
+    rec.with(|r| {
+        let would = report
+            .blob_records
+            .iter()
+            .filter(|b| b.action == BlobAction::WouldTransfer)
+            .count();
+        r.copy = Some(CopySummary {
+            blobs_copied: report.blobs.copied,
+            blobs_mounted: report.blobs.mounted,
+            blobs_skipped: report.blobs.skipped,
+            blobs_would_transfer: would,
+            bytes_copied: report.blobs.bytes_copied,
+            manifests_pushed: report.manifests_pushed,
+            tags: report
+                .tags
+                .iter()
+                .map(|t| TagOutcome {
+                    reference: t.reference.clone(),
+                    previous: t.previous.as_ref().map(ToString::to_string),
+                    written: t.written,
+                })
+                .collect(),
+            no_op: report.no_op,
+            requests_source: report.requests.0,
+            requests_destination: report.requests.1,
+            retries: report.retries,
+            passes,
+        });
+        r.timings.blobs_ms = Some(report.timings.blobs_ms);
+        r.timings.manifests_ms = Some(report.timings.manifests_ms);
+        r.timings.verify_ms = Some(report.timings.verify_ms);
+        r.timings.tag_ms = Some(report.timings.tag_ms);
+        if let Some(image) = &mut r.image {
+            image.destination_digest = report.destination_digest.as_ref().map(ToString::to_string);
+        }
+        if !report.dry_run
+            && let Some(d) = &report.destination_digest
+        {
+            r.promoted = report
+                .tags
+                .iter()
+                .map(|t| format!("{}@{d}", t.reference))
+                .collect();
+        }
+    });
+}
+
+/// Image facts for the audit: digests, media type, platforms, per-layer sizes.
+#[must_use]
+pub fn image_facts(graph: &ImageGraph) -> Image {
+    let mut platforms_by_digest = BTreeMap::new();
+    for m in std::iter::once(&graph.root).chain(&graph.children) {
+        if let ManifestView::Index { manifests } = &m.view {
+            for d in manifests {
+                if let Some(p) = &d.platform {
+                    platforms_by_digest
+                        .entry(d.digest.clone())
+                        .or_insert_with(|| p.to_string());
+                }
+            }
+        }
+    }
+    let mut platforms = Vec::new();
+    for m in std::iter::once(&graph.root).chain(&graph.children) {
+        if let ManifestView::Image { config, layers } = &m.view {
+            platforms.push(PlatformImage {
+                platform: platforms_by_digest.get(&m.digest).cloned(),
+                digest: m.digest.to_string(),
+                media_type: m.media_type.clone(),
+                config: config.digest.to_string(),
+                layers: layers
+                    .iter()
+                    .map(|l| Layer {
+                        digest: l.digest.to_string(),
+                        size: l.size,
+                        media_type: l.media_type.clone(),
+                    })
+                    .collect(),
+                size: config.size + layers.iter().map(|l| l.size).sum::<u64>(),
+            });
+        }
+    }
+    Image {
+        source_digest: graph.root.digest.to_string(),
+        destination_digest: None,
+        media_type: graph.root.media_type.clone(),
+        platforms,
+        manifests: graph.children.len() + 1,
+        blobs: graph.blobs.len(),
+        total_bytes: graph.blob_bytes(),
+        foreign_layers: graph.foreign.iter().map(|d| d.digest.to_string()).collect(),
+    }
+}
