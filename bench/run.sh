@@ -43,8 +43,8 @@
 #   --shared-registries  use the shared harness registries (/tmp/reg-harness, ports 5000-5002). DANGER:
 #                        their production/secure storage is wiped many times, which breaks integration
 #                        tests running at the same time. Default: private registries under DIR/registries
-#                        on ports $BENCH_STAGING_PORT/$BENCH_PRODUCTION_PORT/$BENCH_SECURE_PORT
-#                        (5100/5101/5102), stopped again at the end (--keep-registries leaves them up)
+#                        on ports $BENCH_PORT+0/1/2 (5170-5172; the next free block of 3 if taken),
+#                        stopped again at the end (--keep-registries leaves them up)
 #   --sweep LIST         concurrencies for the conc-* scenarios (default 4,8,16)
 #   --keep-going         record a failed image-promote copy and go on (exit 1 at the end)
 #   --wait-quiet SECS    before starting, wait up to SECS for the machine to be idle (< 10 % busy over 5 s)
@@ -93,13 +93,28 @@ if [ "$shared" = 1 ]; then
 else
   # Ignore REG_* from a sourced harness env.sh: never touch the registries the test suite uses.
   export REG_HARNESS_DIR=$OUT/registries
-  export REG_STAGING_PORT=${BENCH_STAGING_PORT:-5100} REG_PRODUCTION_PORT=${BENCH_PRODUCTION_PORT:-5101} REG_SECURE_PORT=${BENCH_SECURE_PORT:-5102}
+  unset REG_STAGING_PORT REG_PRODUCTION_PORT REG_SECURE_PORT
 fi
 export REG_SECURE_USER=${REG_SECURE_USER:-harness} REG_SECURE_PASSWORD=${REG_SECURE_PASSWORD:-harness-pass}
 # shellcheck source=../scripts/harness/lib.sh
 . "$HARNESS/lib.sh"
 # shellcheck source=lib.sh
 . "$BENCH/lib.sh"
+
+if [ "$shared" = 0 ]; then
+  # Private ports: $BENCH_PORT (default 5170) + 0/1/2, or the next free block of three (+10, +20, …), unless
+  # the ports hold our own registries from an earlier --keep-registries run.
+  port_ok() {  # port_ok INSTANCE PORT: free, or held by our own registry for INSTANCE
+    local pid; pid=$(running_pid "$1")
+    if [ -n "$pid" ]; then grep -q "addr: 127.0.0.1:$2\$" "$(inst_config "$1")" 2>/dev/null; else ! port_busy "$2"; fi
+  }
+  base=${BENCH_PORT:-5170}
+  for _ in $(seq 1 20); do
+    port_ok staging "$base" && port_ok production $((base + 1)) && port_ok secure $((base + 2)) && break
+    base=$((base + 10))
+  done
+  export REG_STAGING_PORT=$base REG_PRODUCTION_PORT=$((base + 1)) REG_SECURE_PORT=$((base + 2))
+fi
 
 ALL="xreg-small xreg-multi xreg-big xreg-many xrepo-big-fresh recopy-big secure-big secure-many verify-big conc-xreg-many conc-secure-many startup"
 selected() { [ -z "$only" ] || case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
