@@ -888,3 +888,63 @@ mod tests {
         assert_eq!(format_size(3_302_483), "3.15 MiB");
     }
 }
+
+#[cfg(test)]
+mod gate_tests {
+    use super::*;
+
+    fn result(id: &str, status: CheckStatus, severity: Severity) -> CheckResult {
+        CheckResult::new(id, status, severity, "m")
+    }
+
+    #[test]
+    fn decisions() {
+        let mut all_pass = vec![
+            result("exists", CheckStatus::Pass, Severity::Critical),
+            result("scan", CheckStatus::Skipped, Severity::Critical),
+        ];
+        assert_eq!(gate(&mut all_pass, None).decision, GateDecision::Promote);
+
+        let mut warned = vec![
+            result("labels", CheckStatus::Warn, Severity::High),
+            result("metadata", CheckStatus::Fail, Severity::Medium),
+        ];
+        let g = gate(&mut warned, None);
+        assert_eq!(g.decision, GateDecision::PromoteWithWarnings);
+        assert_eq!(g.warnings, 2);
+        assert!(g.refusals.is_empty());
+
+        let mut refused = vec![
+            result("entrypoint", CheckStatus::Fail, Severity::High),
+            result("entrypoint", CheckStatus::Fail, Severity::High),
+            result("size", CheckStatus::Fail, Severity::Critical),
+        ];
+        let g = gate(&mut refused, None);
+        assert_eq!(g.decision, GateDecision::Refuse);
+        assert_eq!(g.refusals, ["entrypoint", "size"]);
+        assert!(refused.iter().all(|r| !r.overridden));
+    }
+
+    #[test]
+    fn force_overrides_all_but_unforceable_and_request_failures() {
+        let mut results = vec![
+            result("entrypoint", CheckStatus::Fail, Severity::High),
+            result("layers", CheckStatus::Fail, Severity::High).unforceable(),
+            CheckResult::could_not_run("layers", &crate::error::Error::network("reset")),
+        ];
+        let g = gate(&mut results, Some(" INC-1 "));
+        assert_eq!(g.decision, GateDecision::Refuse);
+        assert_eq!(g.refusals, ["layers"]);
+        assert_eq!(g.overridden, ["entrypoint"]);
+        assert!(results[0].overridden);
+        assert_eq!(results[0].override_reason.as_deref(), Some("INC-1"));
+        assert!(!results[1].overridden && !results[2].overridden);
+
+        let mut forceable = vec![result("labels", CheckStatus::Fail, Severity::Critical)];
+        let g = gate(&mut forceable, Some("why"));
+        assert_eq!(g.decision, GateDecision::PromoteWithWarnings);
+        // A blank reason is no force.
+        let mut blank = vec![result("labels", CheckStatus::Fail, Severity::Critical)];
+        assert_eq!(gate(&mut blank, Some("  ")).decision, GateDecision::Refuse);
+    }
+}

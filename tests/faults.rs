@@ -318,3 +318,334 @@ async fn stalled_body_times_out_and_is_retried() {
         Some(SMALL)
     );
 }
+
+/// One scenario of the fault matrix.
+struct Scenario {
+    name: &'static str,
+    on_destination: bool,
+    method: Method,
+    path: &'static str,
+    fault: Fault,
+    times: usize,
+    extra: &'static [&'static str],
+    expect_code: i32,
+}
+
+fn scenario(
+    name: &'static str,
+    on_destination: bool,
+    method: Method,
+    path: &'static str,
+    fault: Fault,
+    expect_code: i32,
+) -> Scenario {
+    Scenario {
+        name,
+        on_destination,
+        method,
+        path,
+        fault,
+        times: 1,
+        extra: &[],
+        expect_code,
+    }
+}
+
+/// Every fault of issue 6, one at a time, copying app/small: the outcome, the attempts the
+/// faulted request took, and the time. The table is printed and written to
+/// `target/fault-matrix.md` (the README's Reliability section quotes it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_matrix() {
+    let big = SMALL_BIG_LAYER;
+    let (get, put, head, post, patch) = (
+        Method::GET,
+        Method::PUT,
+        Method::HEAD,
+        Method::POST,
+        Method::PATCH,
+    );
+    let mut scenarios = vec![
+        scenario(
+            "500 on manifest GET",
+            false,
+            get.clone(),
+            "/manifests/",
+            Fault::status(500),
+            0,
+        ),
+        scenario(
+            "502 on manifest GET",
+            false,
+            get.clone(),
+            "/manifests/",
+            Fault::status(502),
+            0,
+        ),
+        scenario(
+            "503 on manifest PUT",
+            true,
+            put.clone(),
+            "/manifests/",
+            Fault::status(503),
+            0,
+        ),
+        scenario(
+            "504 on manifest PUT",
+            true,
+            put.clone(),
+            "/manifests/",
+            Fault::status(504),
+            0,
+        ),
+        scenario(
+            "500 on blob HEAD",
+            true,
+            head.clone(),
+            "/blobs/sha256",
+            Fault::status(500),
+            0,
+        ),
+        scenario(
+            "503 on blob GET",
+            false,
+            get.clone(),
+            big,
+            Fault::status(503),
+            0,
+        ),
+        scenario(
+            "502 on upload POST",
+            true,
+            post.clone(),
+            "/blobs/uploads/",
+            Fault::status(502),
+            0,
+        ),
+        scenario(
+            "500 on upload PUT",
+            true,
+            put.clone(),
+            "/blobs/uploads/",
+            Fault::status(500),
+            0,
+        ),
+        scenario(
+            "429 + Retry-After: 1",
+            false,
+            get.clone(),
+            big,
+            Fault::retry_after(429, "1"),
+            0,
+        ),
+        scenario(
+            "429 + Retry-After: HTTP-date (+2 s)",
+            false,
+            get.clone(),
+            big,
+            Fault::retry_after_date(429, 2),
+            0,
+        ),
+        scenario(
+            "reset before headers (blob GET)",
+            false,
+            get.clone(),
+            big,
+            Fault::ResetBeforeHeaders,
+            0,
+        ),
+        scenario(
+            "reset mid-body (blob GET)",
+            false,
+            get.clone(),
+            big,
+            Fault::ResetMidBody {
+                after_bytes: 50_000,
+            },
+            0,
+        ),
+        scenario(
+            "reset mid-body (upload PUT)",
+            true,
+            put.clone(),
+            big,
+            Fault::ResetMidBody {
+                after_bytes: 50_000,
+            },
+            0,
+        ),
+        scenario(
+            "truncated body, correct Content-Length",
+            false,
+            get.clone(),
+            big,
+            Fault::Truncate {
+                after_bytes: 60_000,
+            },
+            0,
+        ),
+        scenario(
+            "upload session forgotten (404 BLOB_UPLOAD_UNKNOWN)",
+            true,
+            put.clone(),
+            big,
+            Fault::oci_error(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown"),
+            0,
+        ),
+        scenario(
+            "Retry-After: 120 over retry-max-delay 3s",
+            false,
+            get.clone(),
+            big,
+            Fault::retry_after(429, "120"),
+            4,
+        ),
+        scenario(
+            "403 DENIED on upload POST",
+            true,
+            post.clone(),
+            "/blobs/uploads/",
+            Fault::oci_error(403, "DENIED", "denied"),
+            5,
+        ),
+        scenario(
+            "404 NAME_UNKNOWN on manifest GET",
+            false,
+            get.clone(),
+            "/manifests/",
+            Fault::oci_error(404, "NAME_UNKNOWN", "repository name not known"),
+            4,
+        ),
+        scenario(
+            "400 MANIFEST_INVALID on manifest PUT",
+            true,
+            put.clone(),
+            "/manifests/sha256",
+            Fault::oci_error(400, "MANIFEST_INVALID", "manifest invalid"),
+            4,
+        ),
+        scenario(
+            "bytes corrupted in transit",
+            false,
+            get.clone(),
+            big,
+            Fault::CorruptBody { at_byte: 1234 },
+            6,
+        ),
+    ];
+    let mut stall = scenario(
+        "stalled body past read-timeout 1s",
+        false,
+        get.clone(),
+        big,
+        Fault::Stall {
+            after_bytes: 10_000,
+            duration: Duration::from_secs(4),
+        },
+        0,
+    );
+    stall.extra = &["--read-timeout", "1s"];
+    scenarios.push(stall);
+    let mut chunked = scenario(
+        "405 on monolithic PUT, then 503 on PATCH",
+        true,
+        put.clone(),
+        "/blobs/uploads/",
+        Fault::status(405),
+        0,
+    );
+    chunked.extra = &["--concurrency", "1"];
+    scenarios.push(chunked);
+    for s in &mut scenarios {
+        if s.expect_code != 0 {
+            s.times = 1000; // permanent
+        }
+    }
+
+    let mut rows = vec![
+        "| fault | where | outcome | attempts of the faulted request | wall time |".to_owned(),
+        "|---|---|---|---:|---:|".to_owned(),
+    ];
+    for s in scenarios {
+        let (r, src, dst) = setup().await;
+        let fault = if s.name.contains("HTTP-date") {
+            Fault::retry_after_date(429, 2) // made now: the date is absolute
+        } else {
+            s.fault.clone()
+        };
+        let rule = Rule::new(s.path, fault)
+            .method(s.method.clone())
+            .times(s.times);
+        let proxy = if s.on_destination { &dst } else { &src };
+        let mut rules = vec![rule];
+        if s.name.starts_with("405") {
+            rules.push(Rule::new("/blobs/uploads/", Fault::status(503)).method(patch.clone()));
+        }
+        proxy.set_rules(rules);
+        let repo = unique("matrix");
+        let mut args = vec![
+            "copy".to_owned(),
+            format!("{}/app/small:1.0", src.addr()),
+            format!("{}/{repo}:1.0", dst.addr()),
+        ];
+        args.extend(fast_retries());
+        args.extend(s.extra.iter().map(|x| (*x).to_owned()));
+        let (out, took) = run(args).await;
+        let code = out.status.code().unwrap_or(-1);
+        assert_eq!(code, s.expect_code, "{}: {}", s.name, text(&out));
+        // Attempts of the faulted request: the faults injected, plus the one that went through.
+        let injected = proxy.faulted().len();
+        let attempts = if code == 0 {
+            format!("{}", injected + 1)
+        } else {
+            format!("{injected}")
+        };
+        let digest = skopeo_digest(&format!("{}/{repo}:1.0", r.production), &plain());
+        let outcome = if code == 0 {
+            assert_eq!(digest.as_deref(), Some(SMALL), "{}", s.name);
+            "copied, same digest".to_owned()
+        } else {
+            assert_eq!(digest, None, "{}: no tag after a failure", s.name);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let category = stderr
+                .split('[')
+                .nth(1)
+                .and_then(|x| x.split(']').next())
+                .unwrap_or("?")
+                .to_owned();
+            format!("exit {code} {category}, no tag")
+        };
+        if s.expect_code == 5
+            || s.expect_code == 6
+            || s.name.starts_with("404")
+            || s.name.starts_with("400")
+        {
+            assert!(
+                injected <= 4,
+                "{}: permanent faults are not retried ({injected})",
+                s.name
+            );
+        }
+        let attempts = if s.name.starts_with("403") {
+            format!("{attempts} (1 per blob, in parallel)")
+        } else {
+            attempts
+        };
+        let side = if s.on_destination {
+            "destination"
+        } else {
+            "source"
+        };
+        rows.push(format!(
+            "| {} | {side} {} | {outcome} | {attempts} | {:.2} s |",
+            s.name,
+            s.method,
+            took.as_secs_f64()
+        ));
+    }
+    let table = rows.join("\n");
+    eprintln!("{table}");
+    let _ = std::fs::write(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/fault-matrix.md"),
+        format!("{table}\n"),
+    );
+}

@@ -465,3 +465,34 @@ async fn tls_name_mismatch_is_never_downgraded() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_longer_than_declared_is_refused_mid_stream() {
+    let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
+    let manifest = layer_manifest(&sha(&config), config.len() as i64);
+    let mut longer = config.clone();
+    longer.extend_from_slice(b"EXTRA-BYTES");
+    let server = fake(
+        "127.0.0.1:0",
+        Arc::new(move |_m: &str, path: &str| {
+            if path == "/v2/" {
+                return resp(200, &[], "{}");
+            }
+            if path == "/v2/long/manifests/1" {
+                return manifest_resp(&manifest, OCI_MANIFEST);
+            }
+            if path.starts_with("/v2/long/blobs/") {
+                return resp(200, &[], longer.clone());
+            }
+            resp(404, &[], "")
+        }),
+    )
+    .await;
+    let (out, _) = copy_from(format!("{}/long:1", server.addr), &[]).await;
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("longer than its declared size"),
+        "{}",
+        text(&out)
+    );
+}
