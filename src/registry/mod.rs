@@ -305,7 +305,11 @@ impl RegistryClient {
         let mut reauthed = false;
         loop {
             let mut request = build(&host.base);
-            if let Some(a) = &auth {
+            // Credentials only ever go to the registry's own origin: an upload Location on
+            // another host gets none (like redirects, which reqwest strips).
+            if let Some(a) = &auth
+                && same_origin(&request.url, &host.base)
+            {
                 request = request.header("Authorization", a.clone());
             }
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
@@ -668,15 +672,12 @@ impl RegistryClient {
                 reference.name()
             ))
         })?;
-        let base = url::Url::parse(&response.url)
-            .map_err(|_| Error::internal("response URL does not parse"))?;
-        let joined = base.join(loc).map_err(|_| {
+        resolve_location(&response.url, loc).ok_or_else(|| {
             Error::registry(format!(
                 "{}: upload Location does not parse",
                 reference.name()
             ))
-        })?;
-        Ok(joined.to_string())
+        })
     }
 
     /// Uploads a blob body into a session: a monolithic PUT, or (when the registry refused that
@@ -823,6 +824,23 @@ trait Pipe: Sized {
 }
 impl<T> Pipe for T {}
 
+/// Resolves an upload `Location` (absolute, or relative as some registries send it) against the
+/// URL of the response that carried it.
+#[must_use]
+pub fn resolve_location(response_url: &str, location: &str) -> Option<String> {
+    let base = url::Url::parse(response_url).ok()?;
+    base.join(location).ok().map(|u| u.to_string())
+}
+
+/// Whether `url` has the same scheme, host and port as `base`.
+#[must_use]
+pub fn same_origin(url: &str, base: &str) -> bool {
+    match (url::Url::parse(url), url::Url::parse(base)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    }
+}
+
 fn not_found_hint(e: Error, what: &str) -> Error {
     if e.status == Some(404) {
         e.hint(format!(
@@ -868,4 +886,42 @@ async fn error_from_response(response: Response, what: &str) -> Error {
     );
     error.retry_after = retry_after;
     error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_locations_absolute_and_relative() {
+        let at = "http://127.0.0.1:5000/v2/app/x/blobs/uploads/";
+        assert_eq!(
+            resolve_location(at, "/v2/app/x/blobs/uploads/abc?_state=s").as_deref(),
+            Some("http://127.0.0.1:5000/v2/app/x/blobs/uploads/abc?_state=s")
+        );
+        assert_eq!(
+            resolve_location(at, "abc?_state=s").as_deref(),
+            Some("http://127.0.0.1:5000/v2/app/x/blobs/uploads/abc?_state=s")
+        );
+        assert_eq!(
+            resolve_location(at, "https://uploads.example.com/u/1").as_deref(),
+            Some("https://uploads.example.com/u/1")
+        );
+        assert!(same_origin(
+            "http://127.0.0.1:5000/v2/x",
+            "http://127.0.0.1:5000"
+        ));
+        assert!(!same_origin(
+            "https://uploads.example.com/u/1",
+            "https://registry.example.com"
+        ));
+        assert!(!same_origin(
+            "http://registry.example.com/u",
+            "https://registry.example.com"
+        ));
+        assert!(!same_origin(
+            "https://registry.example.com:444/u",
+            "https://registry.example.com"
+        ));
+    }
 }
