@@ -47,8 +47,10 @@ timed() {
 # Registry log slices (the lines a registry wrote during one timed run).
 log_off() { stat -c %s "$(inst_log "$1")" 2>/dev/null || echo 0; }
 log_slice() { tail -c +"$(($2 + 1))" "$(inst_log "$1")"; }
-# nreq FILE -> number of requests the registry answered (its "response completed" lines).
-nreq() { grep -cE 'msg="response completed( with error)?"' "$1" || true; }
+# nreq FILE -> number of requests the registry answered: its access-log lines (the "response completed"
+# lines miss the requests refused with 401 before authentication, which are logged as a warning).
+ACCESS_RE='^[0-9a-fA-F.:]+ - [^ ]+ \[[^]]+\] "[A-Z]+ '
+nreq() { grep -cE "$ACCESS_RE" "$1" || true; }
 
 # reqstats < registry log slice -> "COUNTS<TAB>MAXPAR_PATCH/BLOBS_IN_FLIGHT<TAB>MAXPAR_GET_BLOB"
 # (same parser as scripts/harness/bench-peers.sh). MAXPAR_PATCH: most upload-body requests (PATCH, or a
@@ -67,6 +69,7 @@ reqstats() {
       }
       return t
     }
+    /^[0-9a-fA-F.:]+ - [^ ]+ \[[^]]+\] "[A-Z]+ [^"]*" 401 / { c["401"]++; next }
     /msg="response completed( with error)?"/ {
       ts = ""; m = ""; u = ""; d = 0; st = ""; ct = ""
       if (match($0, /time="[^"]+"/)) ts = substr($0, RSTART + 6, RLENGTH - 7)
@@ -81,8 +84,7 @@ reqstats() {
       if (dg != "" && m == "HEAD" && u ~ /\/blobs\//) { if (!(dg in first) || end - d < first[dg]) first[dg] = end - d }
       if (dg != "" && m == "PUT" && u ~ /\/blobs\/uploads\//) last[dg] = end
       if (dg != "" && m == "POST" && u ~ /mount=/ && st == 201) last[dg] = end
-      if (u ~ /^"?\/v2\/"?$/) k = (st == 401 ? "ping_401" : "ping")
-      else if (st == 401) k = "401"
+      if (u ~ /^"?\/v2\/"?$/) k = "ping"
       else if (u ~ /\/blobs\/uploads\//) {
         if (m == "POST" && u ~ /mount=/) k = (st == 201 ? "mount_ok" : "mount_miss")
         else if (m == "POST") k = "post"
@@ -96,7 +98,7 @@ reqstats() {
     }
     END {
       for (x in last) if (x in first) printf "L %.6f %.6f\n", first[x], last[x] > iv
-      n = split("ping ping_401 401 head_blob get_blob post mount_ok mount_miss patch put_blob head_manifest get_manifest put_manifest", order, " ")
+      n = split("401 ping head_blob get_blob post mount_ok mount_miss patch put_blob head_manifest get_manifest put_manifest", order, " ")
       s = ""
       for (i = 1; i <= n; i++) if (order[i] in c) { s = s (s == "" ? "" : ",") order[i] "=" c[order[i]]; delete c[order[i]] }
       for (k in c) s = s (s == "" ? "" : ",") k "=" c[k]

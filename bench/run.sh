@@ -52,6 +52,8 @@
 #   --wait-quiet SECS    before starting, wait up to SECS for the machine to be idle (< 10 % busy over 5 s)
 #   --results FILE       where the Markdown report goes besides stdout (default bench/RESULTS.md);
 #                        --no-results-file writes it only to DIR/summary.md
+#   --report-only        do not measure: render DIR's last finished run again (RESULTS file, stdout), e.g.
+#                        after editing bench/notes.md, whose text is appended to the report
 #   --install-deps       apt-get the harness packages (scripts/harness/install-deps.sh) and hyperfine
 set -euo pipefail
 shopt -s inherit_errexit
@@ -62,7 +64,7 @@ export LC_ALL=C
 CMDLINE="bench/run.sh $*"
 
 RUNS=3 only="" build=1 BIN="" OUT=/tmp/image-promote-bench shared=0 keep_regs=0 keep_going=0
-wait_quiet=0 RESULTS=$BENCH/RESULTS.md SWEEP=4,8,16 install=0 from_head=0 RETRY_NOISY=1 NICE=-10
+wait_quiet=0 RESULTS=$BENCH/RESULTS.md SWEEP=4,8,16 install=0 from_head=0 RETRY_NOISY=1 NICE=-10 report_only=0
 [ "$(id -u)" = 0 ] || NICE=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -82,6 +84,7 @@ while [ $# -gt 0 ]; do
     --build-from-head) from_head=1; shift ;;
     --retry-noisy) RETRY_NOISY=$2; shift 2 ;;
     --nice) NICE=$2; shift 2 ;;
+    --report-only) report_only=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -104,6 +107,18 @@ export REG_SECURE_USER=${REG_SECURE_USER:-harness} REG_SECURE_PASSWORD=${REG_SEC
 . "$HARNESS/lib.sh"
 # shellcheck source=lib.sh
 . "$BENCH/lib.sh"
+# shellcheck source=report.sh
+. "$BENCH/report.sh"
+RES=$OUT/results.tsv
+IP=$OUT/bin/image-promote
+if [ "$report_only" = 1 ]; then  # re-render DIR/report.md and RESULTS from a finished run (e.g. after editing bench/notes.md)
+  [ -s "$OUT/meta.sh" ] && [ -s "$RES" ] || die "--report-only: no finished run in $OUT"
+  # shellcheck disable=SC1091
+  . "$OUT/meta.sh"
+  summarize
+  write_report
+  exit 0
+fi
 
 if [ "$shared" = 0 ]; then
   # Private ports: $BENCH_PORT (default 5170) + 0/1/2, or the next free block of three (+10, +20, …), unless
@@ -200,22 +215,30 @@ IP=$OUT/bin/image-promote
 IP_VERSION=$("$IP" --version 2>&1 | head -n1)
 IP_SHA=$(sha256sum "$IP" | cut -c1-16)
 GIT_REV=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
-GIT_DIRTY=$(cd "$ROOT" && git --no-optional-locks status --porcelain 2>/dev/null | grep -c . || true)
-[ "$from_head" = 1 ] && [ "$build" = 1 ] && GIT_DIRTY="0, built from HEAD; $GIT_DIRTY"
-log "benchmarking $IP_VERSION ($SRC_BIN, sha256 $IP_SHA…, git $GIT_REV, $GIT_DIRTY changed files in the tree)"
+GIT_DIRTY=$(cd "$ROOT" && git --no-optional-locks status --porcelain --untracked-files=no 2>/dev/null | grep -c . || true)
+GIT_STATE="$GIT_DIRTY tracked files modified in the work tree"
+[ "$from_head" = 1 ] && [ "$build" = 1 ] && GIT_STATE="built from the committed HEAD; the work tree had $GIT_DIRTY modified tracked files"
+log "benchmarking $IP_VERSION ($SRC_BIN, sha256 $IP_SHA…, git $GIT_REV, $GIT_STATE)"
 
 # ------------------------------------------------------------------ priority
-# Everything started from here on (registries, tools, floor, hashing) inherits this niceness.
+# Everything started from here on (registries, tools, floor, hashing) inherits this niceness. With
+# sched_autogroup (the default on Debian kernels) CPU is shared between sessions first, so the nice value
+# of this session's autogroup, and of each registry's (start-registries.sh setsid's them), is set too.
+boost() {  # boost PID
+  [ "$NICE" != 0 ] && [ -n "$1" ] || return 0
+  renice -n "$NICE" -p "$1" >/dev/null 2>&1 || true
+  [ -w "/proc/$1/autogroup" ] && echo "$NICE" >"/proc/$1/autogroup" 2>/dev/null || true
+}
+boost_registries() { local n; for n in staging production secure; do boost "$(running_pid "$n")"; done; }
 if [ "$NICE" != 0 ]; then
   renice -n "$NICE" -p $$ >/dev/null || { log "WARNING: renice $NICE failed; running at normal priority"; NICE=0; }
+  boost $$
 fi
 
 # ------------------------------------------------------------------ registries + fixtures
 log "starting registries under $REG_HARNESS_DIR (staging $STAGING, production $PROD, secure $SECURE)"
 "$HARNESS/start-registries.sh" --secure --quiet >/dev/null
-if [ "$NICE" != 0 ]; then  # registries still running from an earlier --keep-registries run
-  for n in staging production secure; do p=$(running_pid "$n"); [ -z "$p" ] || renice -n "$NICE" -p "$p" >/dev/null || true; done
-fi
+boost_registries
 
 manifest_digest() {  # manifest_digest HOST REPO REF -> digest or empty
   local host=$1 repo=$2 ref=$3 scheme=http args=()
@@ -271,8 +294,8 @@ IP_ENV=(env -u RUST_LOG DOCKER_CONFIG=/nonexistent-docker-config)
 IP_PLAIN=(--no-docker-config --insecure-registries "$STAGING,$PROD")
 IP_SECURE=(--no-docker-config --insecure-registries "$STAGING" --ca-cert "$(secure_cacert)" --dest-creds "$REG_SECURE_USER:$REG_SECURE_PASSWORD")
 
-reset_instance() { "$HARNESS/start-registries.sh" --only "$1" --wipe --quiet >/dev/null; }
-restart_instance() { "$HARNESS/start-registries.sh" --only "$1" --restart --quiet >/dev/null; }
+reset_instance() { "$HARNESS/start-registries.sh" --only "$1" --wipe --quiet >/dev/null; boost "$(running_pid "$1")"; }
+restart_instance() { "$HARNESS/start-registries.sh" --only "$1" --restart --quiet >/dev/null; boost "$(running_pid "$1")"; }
 drop_repo() {  # drop_repo INSTANCE REPO — remove a repository's metadata from storage, restart (clears its cache)
   rm -rf "$(inst_data "$1")/docker/registry/v2/repositories/$2"
   restart_instance "$1"
@@ -472,7 +495,7 @@ verify_one() {  # verify_one TOOL RUN
 run_startup() {
   local bytes ftype
   bytes=$(stat -c %s "$IP")
-  ftype=$(file -b "$IP" | sed 's/, BuildID[^,]*//' | cut -c1-120)
+  ftype="$(file -b "$IP" | cut -d, -f1,2); $(if ldd "$IP" >/dev/null 2>&1; then echo "dynamically linked: $(ldd "$IP" | awk '$1 ~ /^lib/{print $1}' | paste -sd' ')"; else echo "statically linked"; fi); $(file -b "$IP" | grep -q 'not stripped' && echo "not stripped" || echo stripped)"
   STARTUP_METHOD="" STARTUP_MED="" STARTUP_MIN="" STARTUP_MAX=""
   if command -v hyperfine >/dev/null; then
     hyperfine -N --warmup 10 --runs 200 --export-json "$OUT/startup.json" "$IP --version" >"$OUT/startup.txt" 2>&1 \
@@ -492,113 +515,6 @@ run_startup() {
   printf 'binary_bytes\t%s\nfile\t%s\nstartup_method\t%s\nstartup_median_ms\t%.2f\nstartup_min_ms\t%.2f\nstartup_max_ms\t%.2f\n' \
     "$bytes" "$ftype" "$STARTUP_METHOD" "$STARTUP_MED" "$STARTUP_MIN" "$STARTUP_MAX" >"$OUT/startup.tsv"
   log "startup: median ${STARTUP_MED} ms ($STARTUP_METHOD); binary $bytes bytes ($ftype)"
-}
-
-# ------------------------------------------------------------------ summary
-summarize() {
-  local SUM=$OUT/summary.md STATS=$OUT/stats.tsv
-  # stats.tsv: one line per (scenario, tool) in first-seen order
-  awk -F'\t' '
-    function med(a, n,   i, j, t) {
-      for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j+1] = a[j]; a[j+1] = t }
-      return (n % 2) ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
-    }
-    NR == 1 || /^#/ { next }
-    {
-      key = $1 SUBSEP $2
-      if (!(key in n)) { order[++nk] = key }
-      k = ++n[key]
-      w[key, k] = $4 + 0; rss[key, k] = $5 + 0; cpu[key, k] = $6 + $7
-      dr[key, k] = $10; sr[key, k] = $11; sc[key, k] = $12 + 0; dc[key, k] = $13 + 0; oc[key, k] = $14 + 0
-      if ($9 !~ /ok$/) bad[key]++
-    }
-    END {
-      print "scenario\ttool\tn\tmedian_s\tmin_s\tmax_s\tmax_rss_mib\ttool_cpu_s\tsrc_reg_cpu_s\tdst_reg_cpu_s\tdst_requests\tsrc_requests\tother_cpu_max_s\tfailed"
-      for (x = 1; x <= nk; x++) {
-        key = order[x]; m = n[key]; split(key, kk, SUBSEP)
-        mn = w[key, 1]; mx = w[key, 1]; rm = 0; om = 0
-        for (i = 1; i <= m; i++) {
-          ww[i] = w[key, i]; cc[i] = cpu[key, i]; s1[i] = sc[key, i]; d1[i] = dc[key, i]
-          if (ww[i] < mn) mn = ww[i]; if (ww[i] > mx) mx = ww[i]
-          if (rss[key, i] > rm) rm = rss[key, i]; if (oc[key, i] > om) om = oc[key, i]
-        }
-        if (dr[key, 1] == "-") { drq = "-" } else { for (i = 1; i <= m; i++) q[i] = dr[key, i] + 0; drq = med(q, m) }
-        if (sr[key, 1] == "-" || sr[key, 1] == "same") { srq = sr[key, 1] } else { for (i = 1; i <= m; i++) q[i] = sr[key, i] + 0; srq = med(q, m) }
-        printf "%s\t%s\t%d\t%.3f\t%.3f\t%.3f\t%.1f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%.2f\t%d\n", kk[1], kk[2], m, med(ww, m), mn, mx,
-          rm / 1024, med(cc, m), med(s1, m), med(d1, m), drq, srq, om, bad[key] + 0
-      }
-    }' "$RES" >"$STATS"
-
-  {
-    echo "| scenario | tool | median s | min s | max s | image-promote / skopeo | vs reference | peak RSS MiB | tool CPU s | registry CPU s src / dst | requests dst / src | other_cpu_s max | runs |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-    awk -F'\t' -v vbytes="${VERIFY_BYTES:-0}" '
-      NR == FNR { if (FNR > 1) { med[$1, $2] = $4 } ; next }
-      FNR == 1 { next }
-      {
-        sc = $1; tool = $2; base = sc; sub(/^conc-/, "", base)
-        ratio = ""; ref = ""
-        if (tool ~ /^image-promote/ && (base, "skopeo") in med && med[base, "skopeo"] > 0) ratio = sprintf("%.2f", $4 / med[base, "skopeo"])
-        if (sc == "xreg-big" && (sc, "floor") in med && med[sc, "floor"] > 0 && tool != "floor") ref = sprintf("%.2f × floor", $4 / med[sc, "floor"])
-        if (sc == "verify-big") {
-          if (vbytes > 0 && $4 > 0) ref = sprintf("%.0f MB/s", vbytes / 1e6 / $4)
-          if (tool != "openssl" && (sc, "openssl") in med && $4 > 0) ref = ref sprintf(", %.2f × openssl", med[sc, "openssl"] / $4)
-        }
-        reg = (sc == "verify-big") ? (tool ~ /image-promote/ ? sprintf("%.2f / -", $9) : "-") : ($12 == "same" ? sprintf("(one) %.2f", $10) : sprintf("%.2f / %.2f", $9, $10))
-        req = ($11 == "-") ? "-" : ($12 == "same" ? $11 " (one registry)" : $11 " / " $12)
-        flag = ($13 > 0.5) ? " *" : ""
-        runs = ($14 > 0) ? $14 " of " $3 " FAILED" : $3 " ok"
-        printf "| %s | %s | %.3f | %.3f | %.3f | %s | %s | %.1f | %.2f | %s | %s | %.2f%s | %s |\n", sc, tool, $4, $5, $6, ratio, ref, $7, $8, reg, req, $13, flag, runs
-      }' "$STATS" "$STATS"
-    if [ -s "$OUT/startup.tsv" ]; then
-      echo
-      echo "| binary | value |"
-      echo "|---|---|"
-      awk -F'\t' '{v[$1] = $2} END{
-        printf "| size | %.2f MiB (%s bytes) |\n", v["binary_bytes"] / 1048576, v["binary_bytes"]
-        printf "| kind | %s |\n", v["file"]
-        printf "| `--version` start time | median %s ms, min %s ms, max %s ms (%s) |\n", v["startup_median_ms"], v["startup_min_ms"], v["startup_max_ms"], v["startup_method"]
-      }' "$OUT/startup.tsv"
-    fi
-    echo
-    echo "Requests seen by the registries in run 1 (ping = GET /v2/; post = upload start; patch = upload body; put_blob = upload end; mount_ok = POST ?mount= answered 201; 401 = auth challenge; uploads in flight = most upload bodies at once / most blobs between first HEAD and final PUT):"
-    echo
-    echo "| scenario | tool | destination | source | uploads / blobs in flight | source GETs in flight | image-promote's blob actions |"
-    echo "|---|---|---|---|---:|---:|---|"
-    awk -F'\t' 'NR > 1 && !/^#/ && $3 == 1 && $15 != "-" { printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $15, $16, $17, $18, $19 }' "$RES"
-    targets
-  } >"$SUM"
-}
-
-targets() {  # the issue-7 targets, judged from stats.tsv
-  local STATS=$OUT/stats.tsv
-  echo
-  echo "Issue-7 targets (this run):"
-  echo
-  echo "| target | measured | holds? |"
-  echo "|---|---|---|"
-  awk -F'\t' -v vbytes="${VERIFY_BYTES:-0}" -v st="${STARTUP_MED:-}" -v binb="$( [ -f "$IP" ] && stat -c %s "$IP" || echo 0)" '
-    NR > 1 { med[$1, $2] = $4; if ($7 > maxrss[$1]) { maxrss[$1] = $7 } ; if ($2 ~ /^image-promote/ && $7 > iprss) { iprss = $7; iprss_sc = $1 } ; seen[$1, $2] = 1 }
-    function row(name, have, val, ok, unit) {
-      if (!have) { printf "| %s | not measured | - |\n", name; return }
-      printf "| %s | %s | %s |\n", name, val, (ok ? "yes" : "**no**")
-    }
-    function ratio(sc, a, b,   h) { return ((sc, a) in med && (sc, b) in med && med[sc, b] > 0) ? med[sc, a] / med[sc, b] : -1 }
-    END {
-      r = ratio("xreg-big", "image-promote", "floor"); row("xreg-big ≤ 1.1 × floor", r >= 0, sprintf("%.2f × floor (%.2f s vs %.2f s)", r, med["xreg-big", "image-promote"], med["xreg-big", "floor"]), r <= 1.1)
-      r = ratio("xreg-many", "image-promote", "skopeo"); row("xreg-many ≤ 0.5 × skopeo", r >= 0, sprintf("%.2f ×", r), r <= 0.5)
-      r = ratio("secure-many", "image-promote", "skopeo"); row("secure-many ≤ 0.5 × skopeo", r >= 0, sprintf("%.2f ×", r), r <= 0.5)
-      r = ratio("xrepo-big-fresh", "image-promote", "skopeo"); row("xrepo-big-fresh ≤ 0.05 × skopeo", r >= 0, sprintf("%.3f ×", r), r <= 0.05)
-      r = ratio("recopy-big", "image-promote", "skopeo"); row("recopy-big ≤ 1.0 × skopeo", r >= 0, sprintf("%.2f ×", r), r <= 1.0)
-      row("peak RSS ≤ 64 MiB (image-promote, every scenario)", iprss > 0, sprintf("max %.1f MiB (%s)", iprss, iprss_sc), iprss <= 64)
-      if (("verify-big", "image-promote check") in med) {
-        r = med["verify-big", "openssl"] / med["verify-big", "image-promote check"]
-        row("verify-big throughput ≥ 0.8 × openssl", 1, sprintf("%.2f × (%.0f vs %.0f MB/s)", r, vbytes / 1e6 / med["verify-big", "image-promote check"], vbytes / 1e6 / med["verify-big", "openssl"]), r >= 0.8)
-      } else if (("verify-big", "openssl") in med) printf "| verify-big throughput ≥ 0.8 × openssl | n/a: no `image-promote check --deep` yet | - |\n"
-      else row("verify-big throughput ≥ 0.8 × openssl", 0)
-      row("`--version` in < 20 ms", st != "", sprintf("%.2f ms median", st), st + 0 < 20)
-      printf "| container image < 20 MB | no container image is built yet; the binary alone is %.1f MB | - |\n", binb / 1e6
-    }' "$STATS"
 }
 
 # ------------------------------------------------------------------ run
@@ -626,49 +542,7 @@ T_END=$(date -u +%FT%TZ)
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 summarize
 
-# ------------------------------------------------------------------ report
-report() {
-  local noisy
-  noisy=$(awk -F'\t' 'NR > 1 && !/^#/ && $14 > 0.5' "$RES" | wc -l)
-  echo "# image-promote benchmark results"
-  echo
-  echo "Generated by \`$CMDLINE\` from $T_START to $T_END. Per-run data: \`results.tsv\` in the results dir ($OUT)."
-  echo
-  echo "## Machine"
-  echo
-  echo "- $(nproc) CPUs: $(lscpu | awk -F': +' '/^Model name/{print $2; exit}'), SHA-NI: $(grep -qw sha_ni /proc/cpuinfo && echo yes || echo no), AVX-512: $(grep -qw avx512f /proc/cpuinfo && echo yes || echo no)"
-  echo "- memory: $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo); kernel $(uname -r); $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
-  echo "- docker-registry $(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null) ($("$REG_REGISTRY_BIN" --version 2>/dev/null | awk '{print $NF}')); skopeo $(dpkg-query -W -f='${Version}' skopeo 2>/dev/null); openssl $(openssl version | awk '{print $2}'); coreutils $(sha256sum --version | awk 'NR==1{print $NF}')"
-  echo "- $IP_VERSION, git $GIT_REV ($GIT_DIRTY files changed in the work tree), binary sha256 $IP_SHA…, $(rustc --version 2>/dev/null || echo 'rustc ?')"
-  echo "- registries: $([ "$shared" = 1 ] && echo "the shared harness ones" || echo "private instances") (staging $STAGING, production $PROD, secure $SECURE), storage under $REG_HARNESS_DIR"
-  echo "- load average at start $LOAD_START, at end $LOAD_END; kept runs with other_cpu_s > 0.5: $noisy of $(grep -vc '^#' "$RES" | awk '{print $1 - 1}'); runs re-done because a neighbour used > 0.5 CPU-s: $NOISY_RETRIES (at most $RETRY_NOISY per run)"
-  echo
-  echo "**Noise caveat.** This is a shared 2-vCPU VM; the registries' own CPU dominates the big copies. \`other_cpu_s\` is the"
-  echo "CPU-seconds the machine spent on processes other than the tool and the registries during a run (from /proc/stat);"
-  echo "values above 0.5 are marked \`*\` and mean a neighbour (e.g. a cargo build) competed for the CPUs. Single runs vary"
-  echo "by ±20 %; compare medians and ratios within one invocation, and re-run at a quiet moment before trusting small"
-  echo "differences."
-  echo
-  echo "Method: $RUNS runs per tool and scenario; registries, tools and hashing at niceness $NICE;"
-  echo "a run during which other processes used > 0.5 CPU-s is done again (at most $RETRY_NOISY times); tools alternate (order rotated each run); destination reset before every"
-  echo "copy as in scripts/harness/bench-peers.sh (cross-registry: wipe storage + restart; cross-repo: delete the repository"
-  echo "+ restart; recopy: nothing); \`sync\` before each timed command; skopeo as uid 65534 with a new empty blob-info cache"
-  echo "per run; wall time from nanosecond clocks, peak RSS and CPU from \`/usr/bin/time -v\`; requests = \"response completed\""
-  echo "lines in each registry's log for that run; every copy's destination Docker-Content-Digest checked against the source."
-  echo "floor = scripts/harness/floor-copy.sh (every blob piped curl GET | PUT, all at once; wall time of the whole script)."
-  if [ -n "${VERIFY_BYTES:-}" ]; then
-    echo "verify-big hashes the 4 app/big layers ($(awk -v b="$VERIFY_BYTES" 'BEGIN{printf "%.0f", b/1e6}') MB) concatenated in a page-cached temp file;"
-    echo "\`image-promote check --deep\` $([ "$HAS_CHECK" = 1 ] && echo "fetches the same layers from staging and hashes them" || echo "does not exist in this build: n/a")."
-  fi
-  echo
-  echo "## Results"
-  echo
-  cat "$OUT/summary.md"
-  if [ ${#FAILS[@]} -gt 0 ]; then echo; echo "**Failed runs:**"; printf -- '- %s\n' "${FAILS[@]}"; fi
-  if [ -s "$BENCH/notes.md" ]; then echo; cat "$BENCH/notes.md"; fi
-}
-report >"$OUT/report.md"
-cat "$OUT/report.md"
-if [ -n "$RESULTS" ]; then cp "$OUT/report.md" "$RESULTS"; log "wrote $RESULTS"; fi
+save_meta
+write_report
 log "results: $RES ; stats: $OUT/stats.tsv ; per-run details: $OUT/runs/"
 [ ${#FAILS[@]} -eq 0 ] || { log "FAILED runs: ${#FAILS[@]}"; exit 1; }

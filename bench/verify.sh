@@ -23,13 +23,13 @@ for tool in openssl sha256sum curl jq; do
   command -v "$tool" >/dev/null || { echo "missing $tool (scripts/harness/install-deps.sh)" >&2; exit 1; }
 done
 
-bash scripts/harness/start-registries.sh --quiet
-bash scripts/harness/make-fixtures.sh --only big >/dev/null
-cargo build --release --quiet
-BIN="$ROOT/target/release/image-promote"
-
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+setup() { "$@" >>"$TMP/setup.log" 2>&1 || { cat "$TMP/setup.log" >&2; echo "failed: $*" >&2; exit 1; }; }
+setup bash scripts/harness/start-registries.sh --quiet
+setup bash scripts/harness/make-fixtures.sh --only big
+setup cargo build --release
+BIN="$ROOT/target/release/image-promote"
 manifest=$(curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REG/v2/$REPO/manifests/$TAG")
 for d in $(jq -r '.layers[].digest' <<<"$manifest"); do
   curl -fsS "http://$REG/v2/$REPO/blobs/$d" >>"$TMP/layers.bin"
@@ -50,6 +50,7 @@ best_tool() { # best wall time (ns) of a hashing command over the file
   echo "$best"
 }
 
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 OPENSSL_NS=$(best_tool openssl dgst -sha256)
 SHA256SUM_NS=$(best_tool sha256sum)
 
@@ -75,6 +76,7 @@ DEEP_MBPS=$(printf "%.0f" "$BEST_DEEP_MBPS")
 WALL_MBPS=$(mbps "$BYTES" "$BEST_WALL_NS")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
+echo "load average before: $LOAD"
 echo "cpu: $(grep -m1 -o 'model name.*' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores, sha_ni: $(grep -q -m1 sha_ni /proc/cpuinfo && echo yes || echo no)"
 echo "bytes: $BYTES in 4 layers ($hashed hashed by --deep), best of $RUNS"
 printf '%-34s %6s MB/s\n' "openssl dgst -sha256 (1 core)" "$OPENSSL_MBPS"

@@ -2,11 +2,11 @@
 # fuzz.sh [SECONDS_PER_TARGET] — runs every cargo-fuzz target in fuzz/ for SECONDS_PER_TARGET
 # (default 300), one after another, and prints per target: seconds, runs executed, corpus size,
 # crashes. Exits non-zero if any target crashed (reproduce with
-# `cargo +nightly fuzz run -s none <target> fuzz/artifacts/<target>/<file>`). Not part of CI.
+# `cd fuzz && cargo +nightly fuzz run -s none <target> artifacts/<target>/<file>`). Not part of CI.
 #
 # The committed seed corpora in fuzz/corpus/<target> are read, never written: new inputs go to
 # fuzz/target/new-corpus/<target> (git-ignored). With FUZZ_MERGE=1 they are merged into the
-# committed corpus afterwards and the result minimized with `cargo fuzz cmin`.
+# committed corpus afterwards and the result minimized (libFuzzer -merge=1, as `cargo fuzz cmin`).
 #
 # Environment: FUZZ_TARGETS="a b" (default: all, from `cargo fuzz list`), FUZZ_SANITIZER
 # (default none: the code under test is safe Rust, and without ASan the build and each run are
@@ -29,6 +29,9 @@ fi
 targets="${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}"
 echo "== building fuzz targets (sanitizer: $sanitizer)"
 cargo +nightly fuzz build -s "$sanitizer" >/dev/null
+# Run the binaries just built (not `cargo fuzz run`, which rebuilds first): every target then
+# fuzzes the same code, even if the tree changes while the script runs.
+bin="target/$(rustc +nightly -vV | sed -n 's/^host: //p')/release"
 
 # Largest input tried per target: room for the biggest seed, not much more.
 max_len() {
@@ -52,9 +55,9 @@ for t in $targets; do
   echo "== $t: ${seconds}s"
   start=$(date +%s)
   status=0
-  cargo +nightly fuzz run -s "$sanitizer" "$t" "$new" "corpus/$t" -- \
-    -max_total_time="$seconds" -max_len="$(max_len "$t")" -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 >"$logs/$t.log" 2>&1 || status=$?
+  "$bin/$t" -artifact_prefix="artifacts/$t/" -max_total_time="$seconds" \
+    -max_len="$(max_len "$t")" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    "$new" "corpus/$t" >"$logs/$t.log" 2>&1 || status=$?
   took=$(($(date +%s) - start))
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$logs/$t.log" | tail -1 || true)
   corpus=$({ grep -oE 'corp: [0-9]+/[0-9]+(b|Kb|Mb)' "$logs/$t.log" || true; } | tail -1 | cut -d' ' -f2)
@@ -69,10 +72,12 @@ for t in $targets; do
   fi
   summary+=("$(printf '%-18s %6ss %12s runs  corpus %-14s crashes %s' "$t" "$took" "${runs:-?}" "${corpus:-?}" "$crashes")")
   if [ "${FUZZ_MERGE:-0}" = 1 ] && [ "$crashes" = 0 ]; then
-    cp -n "$new"/* "corpus/$t/" 2>/dev/null || true
-    cargo +nightly fuzz cmin -s "$sanitizer" "$t" "corpus/$t" -- -max_len="$(max_len "$t")" \
+    # What `cargo fuzz cmin` does: keep the smallest set of inputs with the same coverage.
+    merged="target/merged-corpus/$t"
+    rm -rf "$merged" && mkdir -p "$merged"
+    "$bin/$t" -merge=1 -max_len="$(max_len "$t")" "$merged" "corpus/$t" "$new" \
       >"$logs/$t.cmin.log" 2>&1
-    rm -rf "$new"
+    rm -rf "corpus/$t" "$new" && mv "$merged" "corpus/$t"
   fi
 done
 

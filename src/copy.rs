@@ -620,7 +620,12 @@ impl BlobJob {
         let started = Instant::now();
         let digest = self.blob.digest.clone();
         let policy = *self.destination.retry_policy();
-        let action = retry::run(&policy, &format!("copy blob {digest}"), |_| self.attempt())
+        let action = retry::run(&policy, &format!("copy blob {digest}"), |attempt| {
+            if attempt > 1 {
+                self.destination.counters.retries.fetch_add(1, Ordering::Relaxed);
+            }
+            self.attempt()
+        })
             .await
             .map_err(|e| e.context(format_args!("blob {digest} ({} bytes)", self.blob.size)))?;
         self.progress.blobs.fetch_add(1, Ordering::Relaxed);

@@ -3,7 +3,6 @@
 //! [`Plan`] and two registry clients; output: the [`Promotion`] record in a [`Recorder`], which
 //! every stage adds to (states with timestamps, results, errors, timings). Reports render it.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -13,18 +12,17 @@ use futures_util::future::{Either, select};
 
 use crate::checks::{CheckInputs, load_context, run_checks};
 use crate::copy::{
-    BlobAction, CopyOptions, CopyReport, ImageGraph, copy_graph, destination_tags, is_version_tag,
+    CopyOptions, CopyReport, ImageGraph, copy_graph, destination_tags, is_version_tag,
     resolve_graph,
 };
 use crate::digest::Digest;
 use crate::error::{Error, ErrorKind, Result, Severity};
-use crate::media::ManifestView;
 use crate::policy::{GateDecision, Policy, gate};
 use crate::reference::Reference;
 use crate::registry::{RegistryClient, UploadStart};
 use crate::report::record::{
-    Check, Condition, ConditionStatus, CopySummary, Decision, Gate, Image, Layer, Override,
-    PlatformImage, Promotion, State, Status, TagOutcome, millis_since,
+    Check, Condition, ConditionStatus, CopySummary, Decision, Gate, Image, Override, Promotion,
+    State, Status, millis_since,
 };
 
 /// Passes over the whole graph when a pass fails with a retryable error (each request already
@@ -54,6 +52,8 @@ pub struct Plan {
     pub concurrency: usize,
     /// Allow moving a version-like destination tag to another digest.
     pub allow_tag_move: bool,
+    /// Show a progress line on the terminal while blobs move.
+    pub progress: bool,
     /// `GITHUB_SHA`, for the revision label check.
     pub github_sha: Option<String>,
 }
@@ -168,7 +168,7 @@ async fn stages(
     let graph = resolve_graph(&source, src).await?;
     rec.with(|r| {
         r.timings.resolve_ms = Some(millis_since(t));
-        r.image = Some(image_facts(&graph));
+        r.image = Some(Image::from_graph(&graph));
     });
     let t = Instant::now();
     let graph = check_and_gate(plan, &source, graph, rec).await;
@@ -181,7 +181,7 @@ async fn stages(
         concurrency: plan.concurrency.max(1),
         dry_run: plan.dry_run,
         allow_tag_move: plan.allow_tag_move,
-        progress: false,
+        progress: plan.progress && !plan.dry_run,
     };
     if plan.dry_run {
         // What the copy would do: HEAD requests only, nothing written.
@@ -434,9 +434,27 @@ async fn check_and_gate(
             warnings: g.warnings,
         });
     });
+    // The tested digest is the one promoted, even if a policy disabled the `exists` check.
+    if let Some(expected) = &plan.expected_digest
+        && *expected != ctx.graph.root.digest
+        && g.decision != GateDecision::Refuse
+    {
+        rec.enter(State::ValidationFailed);
+        return Err(Error::refused(format!(
+            "{} resolves to {}, not the expected {expected}",
+            plan.source, ctx.graph.root.digest
+        ))
+        .hint("an expected-digest mismatch is never promoted: promote the image that was tested"));
+    }
     match g.decision {
         GateDecision::Refuse => {
             rec.enter(State::ValidationFailed);
+            // A check that could not ask the registry is a registry or access failure (exit 4/5).
+            if let Some(e) = crate::checks::request_failure(&results) {
+                return Err(e.hint(
+                    "the image could not be checked; fix access to the source registry and re-run",
+                ));
+            }
             let failing: Vec<_> = results
                 .iter()
                 .filter(|c| crate::policy::refuses(c) && !c.overridden)
@@ -537,33 +555,7 @@ fn retries(source: &RegistryClient, destination: &RegistryClient) -> u64 {
 
 fn record_copy(rec: &Recorder<'_>, report: &CopyReport, passes: u32) {
     rec.with(|r| {
-        let would = report
-            .blob_records
-            .iter()
-            .filter(|b| b.action == BlobAction::WouldTransfer)
-            .count();
-        r.copy = Some(CopySummary {
-            blobs_copied: report.blobs.copied,
-            blobs_mounted: report.blobs.mounted,
-            blobs_skipped: report.blobs.skipped,
-            blobs_would_transfer: would,
-            bytes_copied: report.blobs.bytes_copied,
-            manifests_pushed: report.manifests_pushed,
-            tags: report
-                .tags
-                .iter()
-                .map(|t| TagOutcome {
-                    reference: t.reference.clone(),
-                    previous: t.previous.as_ref().map(ToString::to_string),
-                    written: t.written,
-                })
-                .collect(),
-            no_op: report.no_op,
-            requests_source: report.requests.0,
-            requests_destination: report.requests.1,
-            retries: report.retries,
-            passes,
-        });
+        r.copy = Some(CopySummary::from_report(report, passes));
         r.timings.blobs_ms = Some(report.timings.blobs_ms);
         r.timings.manifests_ms = Some(report.timings.manifests_ms);
         r.timings.verify_ms = Some(report.timings.verify_ms);
@@ -581,51 +573,4 @@ fn record_copy(rec: &Recorder<'_>, report: &CopyReport, passes: u32) {
                 .collect();
         }
     });
-}
-
-/// Image facts for the audit: digests, media type, platforms, per-layer sizes.
-#[must_use]
-pub fn image_facts(graph: &ImageGraph) -> Image {
-    let mut platforms_by_digest = BTreeMap::new();
-    for m in std::iter::once(&graph.root).chain(&graph.children) {
-        if let ManifestView::Index { manifests } = &m.view {
-            for d in manifests {
-                if let Some(p) = &d.platform {
-                    platforms_by_digest
-                        .entry(d.digest.clone())
-                        .or_insert_with(|| p.to_string());
-                }
-            }
-        }
-    }
-    let mut platforms = Vec::new();
-    for m in std::iter::once(&graph.root).chain(&graph.children) {
-        if let ManifestView::Image { config, layers } = &m.view {
-            platforms.push(PlatformImage {
-                platform: platforms_by_digest.get(&m.digest).cloned(),
-                digest: m.digest.to_string(),
-                media_type: m.media_type.clone(),
-                config: config.digest.to_string(),
-                layers: layers
-                    .iter()
-                    .map(|l| Layer {
-                        digest: l.digest.to_string(),
-                        size: l.size,
-                        media_type: l.media_type.clone(),
-                    })
-                    .collect(),
-                size: config.size + layers.iter().map(|l| l.size).sum::<u64>(),
-            });
-        }
-    }
-    Image {
-        source_digest: graph.root.digest.to_string(),
-        destination_digest: None,
-        media_type: graph.root.media_type.clone(),
-        platforms,
-        manifests: graph.children.len() + 1,
-        blobs: graph.blobs.len(),
-        total_bytes: graph.blob_bytes(),
-        foreign_layers: graph.foreign.iter().map(|d| d.digest.to_string()).collect(),
-    }
 }

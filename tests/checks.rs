@@ -3,6 +3,9 @@
 //! passes all; scan gating on the real reports in `../shared/data/scan-reports` (counts are the
 //! README's figures, written here); policy parsing, precedence and force.
 
+// Panicking on an unexpected result is how these tests fail.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::path::{Path, PathBuf};

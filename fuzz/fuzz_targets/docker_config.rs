@@ -50,7 +50,10 @@ fuzz_target!(|data: &[u8]| {
                 assert!(e.message.contains("config.json"), "{}", e.message);
                 let text = format!("{} {}", e.message, e.hint.as_deref().unwrap_or(""));
                 for v in &values {
-                    assert!(!text.contains(v.as_str()), "error echoes the value {v:?}: {text}");
+                    assert!(
+                        !text.contains(v.as_str()),
+                        "error echoes the value {v:?}: {text}"
+                    );
                 }
             }
         }

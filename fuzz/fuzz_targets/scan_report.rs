@@ -24,17 +24,24 @@ fuzz_target!(|data: &[u8]| {
     assert!(report.findings.iter().all(|f| f.suppression.is_none()));
     assert!(report.suppressed.iter().all(|f| f.suppression.is_some()));
     for (i, d) in report.image_digests.iter().enumerate() {
-        assert!(!report.image_digests[..i].contains(d), "duplicate digest {d}");
+        assert!(
+            !report.image_digests[..i].contains(d),
+            "duplicate digest {d}"
+        );
         let (algo, hex) = d.split_once(':').unwrap_or_else(|| panic!("digest {d:?}"));
         assert!(!algo.is_empty() && hex.len() >= 32, "digest {d:?}");
         assert!(
-            hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            hex.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
             "digest {d:?} is not lower-case hex"
         );
     }
     match report.image_digests.first() {
         Some(d) => {
-            assert_eq!(report.belongs_to(&[d.as_str()]), Binding::Matches(d.clone()));
+            assert_eq!(
+                report.belongs_to(&[d.as_str()]),
+                Binding::Matches(d.clone())
+            );
             // `name@digest` with upper-case hex names the same image.
             let (algo, hex) = d.split_once(':').unwrap_or_default();
             let loud = format!("example.org/x@{algo}:{}", hex.to_ascii_uppercase());

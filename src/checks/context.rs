@@ -159,8 +159,37 @@ pub async fn load_context(
         .as_deref()
         .map(read_scan_report)
         .transpose()?;
-    // Index entries by digest, for the platform each child is declared with.
-    let mut entries: BTreeMap<&Digest, &Descriptor> = BTreeMap::new();
+    // Read each image config once (a config shared by two manifests is read once).
+    let mut configs: BTreeMap<Digest, ConfigRead> = BTreeMap::new();
+    for (m, kind) in classify(&graph) {
+        if let (ManifestView::Image { config, .. }, ImageKind::Image) = (&m.view, kind)
+            && !configs.contains_key(&config.digest)
+        {
+            let read = read_config(client, &graph, config).await?;
+            configs.insert(config.digest.clone(), read);
+        }
+    }
+    let images = image_infos(&graph, &configs);
+    Ok(CheckContext {
+        graph,
+        images,
+        scan,
+        expected_digest: inputs.expected_digest.clone(),
+        github_sha: inputs
+            .github_sha
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+    })
+}
+
+/// A config as read: parsed, or why not.
+pub(crate) type ConfigRead = (Option<ImageConfig>, Option<ConfigProblem>);
+
+/// Index entries by digest, for the platform (and annotations) each child is declared with.
+fn index_entries(graph: &ImageGraph) -> BTreeMap<&Digest, &Descriptor> {
+    let mut entries = BTreeMap::new();
     for m in std::iter::once(&graph.root).chain(&graph.children) {
         if let ManifestView::Index { manifests } = &m.view {
             for d in manifests {
@@ -168,28 +197,48 @@ pub async fn load_context(
             }
         }
     }
+    entries
+}
+
+/// Every image manifest of the graph with its kind (image, attestation, artifact).
+fn classify(graph: &ImageGraph) -> Vec<(&Manifest, ImageKind)> {
+    let entries = index_entries(graph);
+    std::iter::once(&graph.root)
+        .chain(&graph.children)
+        .filter_map(|m| {
+            let ManifestView::Image { config, .. } = &m.view else {
+                return None;
+            };
+            let entry = entries.get(&m.digest);
+            let attestation = entry.is_some_and(|d| {
+                super::platform::is_attestation(d.platform.as_ref(), &d.annotations)
+            });
+            let kind = if attestation {
+                ImageKind::Attestation
+            } else if config.media_type == OCI_CONFIG || config.media_type == DOCKER_CONFIG {
+                ImageKind::Image
+            } else {
+                ImageKind::Artifact
+            };
+            Some((m, kind))
+        })
+        .collect()
+}
+
+/// The [`ImageInfo`]s of a graph, given the configs read (by config digest).
+pub(crate) fn image_infos(
+    graph: &ImageGraph,
+    configs: &BTreeMap<Digest, ConfigRead>,
+) -> Vec<ImageInfo> {
+    let entries = index_entries(graph);
     let root_is_index = graph.root.is_index();
     let mut images = Vec::new();
-    for m in std::iter::once(&graph.root).chain(&graph.children) {
+    for (m, kind) in classify(graph) {
         let ManifestView::Image { config, .. } = &m.view else {
             continue;
         };
-        let entry = entries.get(&m.digest).copied();
-        let descriptor_platform = entry.and_then(|d| d.platform.clone());
-        let attestation = entry
-            .is_some_and(|d| super::platform::is_attestation(d.platform.as_ref(), &d.annotations));
-        let kind = if attestation {
-            ImageKind::Attestation
-        } else if config.media_type == OCI_CONFIG || config.media_type == DOCKER_CONFIG {
-            ImageKind::Image
-        } else {
-            ImageKind::Artifact
-        };
-        let (parsed, problem) = if kind == ImageKind::Image {
-            read_config(client, &graph, config).await?
-        } else {
-            (None, None)
-        };
+        let descriptor_platform = entries.get(&m.digest).and_then(|d| d.platform.clone());
+        let (parsed, problem) = configs.get(&config.digest).cloned().unwrap_or_default();
         let platform_label = root_is_index.then(|| {
             descriptor_platform
                 .as_ref()
@@ -224,25 +273,14 @@ pub async fn load_context(
             config_problem: problem,
         });
     }
-    Ok(CheckContext {
-        graph,
-        images,
-        scan,
-        expected_digest: inputs.expected_digest.clone(),
-        github_sha: inputs
-            .github_sha
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned),
-    })
+    images
 }
 
 async fn read_config(
     client: &RegistryClient,
     graph: &ImageGraph,
     config: &Descriptor,
-) -> Result<(Option<ImageConfig>, Option<ConfigProblem>)> {
+) -> Result<ConfigRead> {
     match client
         .get_blob_bytes(
             &graph.reference,

@@ -16,12 +16,11 @@ pub(super) fn check(env: &CheckEnv<'_>) -> Vec<CheckResult> {
     });
     let result = match &env.ctx.expected_digest {
         Some(expected) if expected != actual => {
-            let child = graph
-                .children
-                .iter()
-                .any(|c| &c.digest == expected)
-                .then_some(" (it is a child manifest of this index: promote the index digest, or name the child by digest)")
-                .unwrap_or_default();
+            let child = if graph.children.iter().any(|c| &c.digest == expected) {
+                " (it is a child manifest of this index: promote the index digest, or name the child by digest)"
+            } else {
+                ""
+            };
             env.result(
                 "exists",
                 CheckStatus::Fail,

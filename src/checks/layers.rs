@@ -20,6 +20,10 @@ use crate::registry::{RegistryClient, retry};
 /// HEAD requests in flight at once.
 const HEAD_CONCURRENCY: usize = 8;
 
+/// Deep-mode downloads in flight per core: two keep every core hashing while the registry is
+/// still sending the next bytes (measured on 2 cores with app/big; see bench/verify.sh).
+const DEEP_STREAMS_PER_CORE: usize = 2;
+
 /// What was learnt about one blob.
 #[derive(Debug, Clone)]
 enum BlobState {
@@ -48,7 +52,7 @@ pub struct DeepStats {
     pub mb_per_s: f64,
     /// Blobs not downloaded here because the copy streams and hashes them.
     pub verified_by_copy: usize,
-    /// Downloads at once (one per core).
+    /// Downloads at once.
     pub parallelism: usize,
 }
 
@@ -165,7 +169,7 @@ fn judge(
             Some(BlobState::Corrupt(m)) => {
                 integrity = true;
                 corrupt.push(d.digest.to_string());
-                out.fail(format!("{what} {}: {m}", d.digest));
+                out.fail(format!("{what} {}: {m}", d.digest.short()));
             }
             Some(BlobState::Unknown(e)) => {
                 if request_error.is_none() {
@@ -288,16 +292,17 @@ async fn head_all(
         .await
 }
 
-/// Downloads and hashes `blobs` (largest first), one per core at a time; the hashing of each
-/// stream runs in its own task so both cores hash.
+/// Downloads and hashes `blobs` (largest first), [`DEEP_STREAMS_PER_CORE`] per core at a time;
+/// the hashing of each stream runs in its own task so every core hashes.
 async fn verify_all(
     client: &RegistryClient,
     reference: &Reference,
     mut blobs: Vec<(Digest, u64)>,
 ) -> (BTreeMap<Digest, BlobState>, DeepStats) {
-    let parallelism = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let parallelism = cores * DEEP_STREAMS_PER_CORE;
     let semaphore = Arc::new(crate::runtime::Semaphore::new(parallelism));
-    blobs.sort_by(|a, b| b.1.cmp(&a.1));
+    blobs.sort_by_key(|b| std::cmp::Reverse(b.1));
     let started = Instant::now();
     let jobs = blobs.iter().map(|(digest, size)| {
         let semaphore = semaphore.clone();

@@ -12,6 +12,8 @@ pub mod metadata;
 pub mod platform;
 pub mod scan;
 pub mod size;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeSet;
 use std::pin::Pin;

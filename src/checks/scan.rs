@@ -70,26 +70,26 @@ pub(super) fn check_on(env: &CheckEnv<'_>, today: Date) -> Vec<CheckResult> {
             continue;
         }
         let action = policy.thresholds.action(severity);
+        if action == Action::Log {
+            continue; // the summary's counts show it
+        }
         let mut ids: Vec<&str> = report
             .findings
             .iter()
             .filter(|f| f.severity == severity)
             .map(|f| f.id.as_str())
             .collect();
+        ids.sort_unstable();
         ids.dedup();
-        let shown = if action == Action::Log {
-            String::new()
-        } else {
-            let more = if ids.len() > IDS_SHOWN { ", …" } else { "" };
-            format!(
-                " ({}{more})",
-                ids.iter()
-                    .take(IDS_SHOWN)
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
+        let more = if ids.len() > IDS_SHOWN { ", …" } else { "" };
+        let shown = format!(
+            " ({}{more})",
+            ids.iter()
+                .take(IDS_SHOWN)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         out.by_action(action, format!("{n} {severity} finding(s){shown}"));
     }
     let by_report = report

@@ -277,7 +277,9 @@ fn refusal_hint(report: &CheckReport) -> String {
         .results
         .iter()
         .any(|r| r.status == CheckStatus::Fail && r.unforceable && !r.overridden);
-    if unforceable {
+    if report.digest.is_none() {
+        "check that the image exists and that the reference is spelled right".to_owned()
+    } else if unforceable {
         "an expected-digest mismatch or a missing/corrupt blob cannot be forced: rebuild or re-push the image".to_owned()
     } else {
         "fix the image, adjust the policy, or override with --force --force-reason \"why\" (recorded)"
@@ -357,9 +359,13 @@ fn print_report(report: &CheckReport, gate: &Gate, json: bool) -> Result<()> {
     let tail = match gate.decision {
         GateDecision::Refuse => format!("refused ({})", gate.refusals.join(", ")),
         GateDecision::PromoteWithWarnings if !gate.overridden.is_empty() => format!(
-            "promote, forced past {} ({} warning(s))",
+            "promote, forced past {}{}",
             gate.overridden.join(", "),
-            gate.warnings
+            if gate.warnings > 0 {
+                format!(" ({} warning(s))", gate.warnings)
+            } else {
+                String::new()
+            }
         ),
         GateDecision::PromoteWithWarnings => {
             format!("promote with {} warning(s)", gate.warnings)

@@ -80,7 +80,7 @@ pub struct PromoteArgs {
     /// Write the Markdown step summary to $GITHUB_STEP_SUMMARY.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_value = "true", default_missing_value = "true", value_parser = action::parse_bool, env = "IMAGE_PROMOTE_SUMMARY")]
     pub summary: bool,
-    /// The job's environment name (a step cannot read it; pass `${{ job.environment }}` or the name).
+    /// The name of the job's `environment:` (a step cannot read it, so the workflow passes it); recorded as the approval context.
     #[arg(long, value_name = "NAME", env = "IMAGE_PROMOTE_ENVIRONMENT")]
     pub environment: Option<String>,
     /// Allow moving a version-like destination tag (1.2.3, v1.2) that points at another digest.
@@ -204,6 +204,8 @@ impl PromoteArgs {
             dry_run: self.dry_run,
             concurrency: self.concurrency as usize,
             allow_tag_move: self.allow_tag_move,
+            progress: std::env::var_os("GITHUB_ACTIONS").is_none()
+                && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             github_sha,
         })
     }

@@ -154,8 +154,9 @@ pub fn parse_token_reply(body: &[u8], scope: &str) -> Result<Token> {
         .filter(|t| !t.is_empty())
         .or(reply.access_token.filter(|t| !t.is_empty()))
         .ok_or_else(|| Error::authentication("the token endpoint returned no token"))?;
-    // Default lifetime 60 s (the spec's minimum); renew 10 % early.
-    let lifetime = Duration::from_secs(reply.expires_in.unwrap_or(60).max(1));
+    // Default lifetime 60 s (the spec's minimum); renew 10 % early. At most a day: a huge
+    // `expires_in` would overflow `Instant` (issue 6, found by fuzzing).
+    let lifetime = Duration::from_secs(reply.expires_in.unwrap_or(60).clamp(1, 86_400));
     Ok(Token {
         value: crate::registry::credentials::Secret::new(value),
         expires: Instant::now() + lifetime.mul_f64(0.9),

@@ -191,8 +191,18 @@ pub enum DockerConfigAnswer {
 /// DOCKER errors for malformed JSON or a malformed `auths` entry; never echoes a secret.
 pub fn parse_docker_config(bytes: &[u8], path: &Path, host: &str) -> Result<DockerConfigAnswer> {
     let config: DockerConfig = serde_json::from_slice(bytes).map_err(|e| {
+        // serde quotes a misplaced string value, which may be a secret: say where, not what.
+        let why = if e.is_data() {
+            format!(
+                "a field is malformed at line {} column {} (the value is not shown: it may be a secret)",
+                e.line(),
+                e.column()
+            )
+        } else {
+            e.to_string()
+        };
         Error::docker(format!(
-            "{} is not valid docker config JSON: {e}",
+            "{} is not valid docker config JSON: {why}",
             path.display()
         ))
         .hint("repair the file (e.g. run `docker login` again) or point DOCKER_CONFIG elsewhere")

@@ -4,7 +4,9 @@
 
 pub mod audit;
 pub mod errors;
+pub mod facts;
 pub mod record;
+pub mod results;
 pub mod sink;
 pub mod summary;
 

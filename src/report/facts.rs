@@ -1,0 +1,300 @@
+//! Facts of the [`Promotion`](super::record::Promotion) record: the workflow run, the approval
+//! context, the request, the image (digests, platforms, per-layer sizes) and what the copy did.
+//! Built from the runner's environment, the resolved [`ImageGraph`] and the [`CopyReport`].
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::copy::{BlobAction, CopyReport, ImageGraph};
+use crate::media::ManifestView;
+
+/// The workflow run that promoted, from the runner's `GITHUB_*` variables.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Workflow {
+    /// `GITHUB_RUN_ID`.
+    pub run_id: Option<String>,
+    /// `GITHUB_RUN_ATTEMPT`.
+    pub run_attempt: Option<String>,
+    /// `GITHUB_RUN_NUMBER`.
+    pub run_number: Option<String>,
+    /// `GITHUB_WORKFLOW`.
+    pub workflow: Option<String>,
+    /// `GITHUB_WORKFLOW_REF`.
+    pub workflow_ref: Option<String>,
+    /// `GITHUB_JOB`.
+    pub job: Option<String>,
+    /// `GITHUB_ACTOR`.
+    pub actor: Option<String>,
+    /// `GITHUB_TRIGGERING_ACTOR`.
+    pub triggering_actor: Option<String>,
+    /// `GITHUB_REPOSITORY`.
+    pub repository: Option<String>,
+    /// `GITHUB_REF`.
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    /// `GITHUB_SHA`.
+    pub sha: Option<String>,
+    /// `GITHUB_SERVER_URL`.
+    pub server_url: Option<String>,
+    /// `GITHUB_EVENT_NAME`.
+    pub event_name: Option<String>,
+    /// Link to the run: server/repository/actions/runs/id[/attempts/n].
+    pub run_url: Option<String>,
+}
+
+impl Workflow {
+    /// Reads the metadata through `env`; `None` outside GitHub Actions.
+    #[must_use]
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Option<Self> {
+        if env("GITHUB_ACTIONS").as_deref() != Some("true") {
+            return None;
+        }
+        let get = |k: &str| env(k).filter(|v| !v.is_empty());
+        let mut w = Self {
+            run_id: get("GITHUB_RUN_ID"),
+            run_attempt: get("GITHUB_RUN_ATTEMPT"),
+            run_number: get("GITHUB_RUN_NUMBER"),
+            workflow: get("GITHUB_WORKFLOW"),
+            workflow_ref: get("GITHUB_WORKFLOW_REF"),
+            job: get("GITHUB_JOB"),
+            actor: get("GITHUB_ACTOR"),
+            triggering_actor: get("GITHUB_TRIGGERING_ACTOR"),
+            repository: get("GITHUB_REPOSITORY"),
+            git_ref: get("GITHUB_REF"),
+            sha: get("GITHUB_SHA"),
+            server_url: get("GITHUB_SERVER_URL"),
+            event_name: get("GITHUB_EVENT_NAME"),
+            run_url: None,
+        };
+        if let (Some(server), Some(repo), Some(id)) = (&w.server_url, &w.repository, &w.run_id) {
+            let mut url = format!("{}/{repo}/actions/runs/{id}", server.trim_end_matches('/'));
+            if let Some(attempt) = &w.run_attempt {
+                url.push_str("/attempts/");
+                url.push_str(attempt);
+            }
+            w.run_url = Some(url);
+        }
+        Some(w)
+    }
+}
+
+/// The approval context available to the job.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// The job's `environment:` name, as the workflow passed it (`environment` input).
+    pub environment: Option<String>,
+    /// Who approved the deployment (filled by a later version; empty now).
+    pub approvers: Vec<String>,
+}
+
+/// What was asked for: the plan (no secrets).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// Source reference as given.
+    pub source: String,
+    /// Destination reference as given.
+    pub destination: String,
+    /// Every destination tag that will be written.
+    pub tags: Vec<String>,
+    /// The digest the source must have.
+    pub expected_digest: Option<String>,
+    /// The policy file, or `null` for the built-in default.
+    pub policy: Option<String>,
+    /// The scan report file.
+    pub scan_report: Option<String>,
+    /// Whether `force` was set.
+    pub force: bool,
+    /// The reason given with `force`.
+    pub force_reason: Option<String>,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// Blobs in flight at once.
+    pub concurrency: u32,
+    /// Attempts per request, the first included.
+    pub retry_attempts: u32,
+    /// Longest wait between attempts (humantime).
+    pub retry_max_delay: String,
+    /// Registries allowed plain HTTP or unverified TLS.
+    pub insecure_registries: Vec<String>,
+}
+
+/// One layer (or config) of a platform image.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    /// Digest.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Media type.
+    pub media_type: String,
+}
+
+/// One image manifest of the graph (the only one, or one platform of an index).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformImage {
+    /// `os/arch[/variant]`, when the index names it.
+    pub platform: Option<String>,
+    /// Manifest digest.
+    pub digest: String,
+    /// Manifest media type.
+    pub media_type: String,
+    /// Config blob digest.
+    pub config: String,
+    /// Layers in order, with sizes.
+    pub layers: Vec<Layer>,
+    /// Config plus layers, in bytes.
+    pub size: u64,
+}
+
+/// Facts about the image being promoted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    /// The source manifest digest.
+    pub source_digest: String,
+    /// The destination digest read back after the copy (absent on refusals and dry runs).
+    pub destination_digest: Option<String>,
+    /// Top manifest media type.
+    pub media_type: String,
+    /// Every image manifest (one per platform for an index).
+    pub platforms: Vec<PlatformImage>,
+    /// Manifests in the graph, the top one included.
+    pub manifests: usize,
+    /// Distributable blobs (each once).
+    pub blobs: usize,
+    /// Bytes of the distributable blobs.
+    pub total_bytes: u64,
+    /// Non-distributable layers (not copied).
+    pub foreign_layers: Vec<String>,
+}
+
+/// A destination tag before and after.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagOutcome {
+    /// `registry/repo:tag`.
+    pub reference: String,
+    /// The digest it pointed at before, if any.
+    pub previous: Option<String>,
+    /// Whether this run wrote it.
+    pub written: bool,
+}
+
+/// What the copy did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CopySummary {
+    /// Blobs streamed and verified.
+    pub blobs_copied: usize,
+    /// Blobs mounted from another repository.
+    pub blobs_mounted: usize,
+    /// Blobs already at the destination (confirmed by HEAD).
+    pub blobs_skipped: usize,
+    /// Blobs a dry run would transfer.
+    pub blobs_would_transfer: usize,
+    /// Bytes streamed.
+    pub bytes_copied: u64,
+    /// Manifests pushed (or that a dry run would push).
+    pub manifests_pushed: usize,
+    /// Destination tags.
+    pub tags: Vec<TagOutcome>,
+    /// Whether the destination already held everything.
+    pub no_op: bool,
+    /// Requests sent to the source registry.
+    pub requests_source: u64,
+    /// Requests sent to the destination registry.
+    pub requests_destination: u64,
+    /// Request attempts that were retries.
+    pub retries: u64,
+    /// Passes over the whole graph (more than 1 after a transient failure).
+    pub passes: u32,
+}
+
+impl Image {
+    /// Facts of a resolved graph: digests, media type, platforms, per-layer sizes.
+    #[must_use]
+    pub fn from_graph(graph: &ImageGraph) -> Self {
+        let mut platforms_by_digest = BTreeMap::new();
+        for m in std::iter::once(&graph.root).chain(&graph.children) {
+            if let ManifestView::Index { manifests } = &m.view {
+                for d in manifests {
+                    if let Some(p) = &d.platform {
+                        platforms_by_digest
+                            .entry(d.digest.clone())
+                            .or_insert_with(|| p.to_string());
+                    }
+                }
+            }
+        }
+        let mut platforms = Vec::new();
+        for m in std::iter::once(&graph.root).chain(&graph.children) {
+            if let ManifestView::Image { config, layers } = &m.view {
+                platforms.push(PlatformImage {
+                    platform: platforms_by_digest.get(&m.digest).cloned(),
+                    digest: m.digest.to_string(),
+                    media_type: m.media_type.clone(),
+                    config: config.digest.to_string(),
+                    layers: layers
+                        .iter()
+                        .map(|l| Layer {
+                            digest: l.digest.to_string(),
+                            size: l.size,
+                            media_type: l.media_type.clone(),
+                        })
+                        .collect(),
+                    size: config.size + layers.iter().map(|l| l.size).sum::<u64>(),
+                });
+            }
+        }
+        Self {
+            source_digest: graph.root.digest.to_string(),
+            destination_digest: None,
+            media_type: graph.root.media_type.clone(),
+            platforms,
+            manifests: graph.children.len() + 1,
+            blobs: graph.blobs.len(),
+            total_bytes: graph.blob_bytes(),
+            foreign_layers: graph.foreign.iter().map(|d| d.digest.to_string()).collect(),
+        }
+    }
+}
+
+impl CopySummary {
+    /// What a copy (or a dry run of it) did, over `passes` passes.
+    #[must_use]
+    pub fn from_report(report: &CopyReport, passes: u32) -> Self {
+        Self {
+            blobs_copied: report.blobs.copied,
+            blobs_mounted: report.blobs.mounted,
+            blobs_skipped: report.blobs.skipped,
+            blobs_would_transfer: report
+                .blob_records
+                .iter()
+                .filter(|b| b.action == BlobAction::WouldTransfer)
+                .count(),
+            bytes_copied: report.blobs.bytes_copied,
+            manifests_pushed: report.manifests_pushed,
+            tags: report
+                .tags
+                .iter()
+                .map(|t| TagOutcome {
+                    reference: t.reference.clone(),
+                    previous: t.previous.as_ref().map(ToString::to_string),
+                    written: t.written,
+                })
+                .collect(),
+            no_op: report.no_op,
+            requests_source: report.requests.0,
+            requests_destination: report.requests.1,
+            retries: report.retries,
+            passes,
+        }
+    }
+}

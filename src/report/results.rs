@@ -1,0 +1,273 @@
+//! Results in the [`Promotion`](super::record::Promotion) record: conditions, check results
+//! (from [`CheckResult`]), the gate and its overrides, and classified errors, with mirror enums
+//! of the engine's categories and severities so the schema lists their values.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::checks::{CheckResult, CheckStatus};
+use crate::error::{Category, Severity};
+use crate::report::record::State;
+
+/// How a condition turned out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConditionStatus {
+    /// It holds.
+    Passed,
+    /// It does not hold; the promotion stops.
+    Failed,
+    /// Not checked (a dry run opens no upload session).
+    NotChecked,
+}
+
+/// One condition checked before any check runs or any byte moves.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    /// `source-pull`, `destination-reachable`, `destination-push`, `destination-tags`.
+    pub id: String,
+    /// Outcome.
+    pub status: ConditionStatus,
+    /// What was found.
+    pub message: String,
+    /// Milliseconds taken.
+    pub duration_ms: u64,
+}
+
+/// A check outcome, as reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckOutcome {
+    /// The check held.
+    Pass,
+    /// Worth a warning; promotion proceeds.
+    Warn,
+    /// Failed.
+    Fail,
+    /// Did not run.
+    Skipped,
+}
+
+impl From<CheckStatus> for CheckOutcome {
+    fn from(s: CheckStatus) -> Self {
+        match s {
+            CheckStatus::Pass => Self::Pass,
+            CheckStatus::Warn => Self::Warn,
+            CheckStatus::Fail => Self::Fail,
+            CheckStatus::Skipped => Self::Skipped,
+        }
+    }
+}
+
+/// Severity names (mirror of `error::Severity`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SeverityName {
+    /// Immediate failure.
+    Critical,
+    /// Retried, then alerted.
+    High,
+    /// Logged; continue with a warning.
+    Medium,
+    /// Logged.
+    Low,
+}
+
+impl From<Severity> for SeverityName {
+    fn from(s: Severity) -> Self {
+        match s {
+            Severity::Critical => Self::Critical,
+            Severity::High => Self::High,
+            Severity::Medium => Self::Medium,
+            Severity::Low => Self::Low,
+        }
+    }
+}
+
+impl SeverityName {
+    /// Upper-case name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Critical => "CRITICAL",
+            Self::High => "HIGH",
+            Self::Medium => "MEDIUM",
+            Self::Low => "LOW",
+        }
+    }
+}
+
+/// Category names (mirror of `error::Category`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CategoryName {
+    /// Bad input, failed check, digest mismatch.
+    Validation,
+    /// Connection problems.
+    Network,
+    /// Credentials missing or rejected.
+    Authentication,
+    /// Registry errors not about access.
+    Registry,
+    /// Docker config or credential helper problems.
+    Docker,
+    /// Credentials lacking a right.
+    Permission,
+    /// Ran out of time.
+    Timeout,
+    /// Anything else.
+    Unknown,
+}
+
+impl From<Category> for CategoryName {
+    fn from(c: Category) -> Self {
+        match c {
+            Category::Validation => Self::Validation,
+            Category::Network => Self::Network,
+            Category::Authentication => Self::Authentication,
+            Category::Registry => Self::Registry,
+            Category::Docker => Self::Docker,
+            Category::Permission => Self::Permission,
+            Category::Timeout => Self::Timeout,
+            Category::Unknown => Self::Unknown,
+        }
+    }
+}
+
+impl CategoryName {
+    /// Upper-case name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        Category::from(self).as_str()
+    }
+}
+
+impl From<CategoryName> for Category {
+    fn from(c: CategoryName) -> Self {
+        match c {
+            CategoryName::Validation => Self::Validation,
+            CategoryName::Network => Self::Network,
+            CategoryName::Authentication => Self::Authentication,
+            CategoryName::Registry => Self::Registry,
+            CategoryName::Docker => Self::Docker,
+            CategoryName::Permission => Self::Permission,
+            CategoryName::Timeout => Self::Timeout,
+            CategoryName::Unknown => Self::Unknown,
+        }
+    }
+}
+
+/// One check result.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    /// Stable id (`labels`, `size`, `scan`, …).
+    pub id: String,
+    /// Outcome.
+    pub status: CheckOutcome,
+    /// Severity a failure carries.
+    pub severity: SeverityName,
+    /// One line for humans.
+    pub message: String,
+    /// Platform, for per-platform checks.
+    pub platform: Option<String>,
+    /// Machine-readable figures.
+    #[serde(default)]
+    pub details: serde_json::Value,
+    /// Never overridable by `force`.
+    pub unforceable: bool,
+    /// Overridden by `force`.
+    pub overridden: bool,
+    /// The force reason, when overridden.
+    pub override_reason: Option<String>,
+    /// Milliseconds taken.
+    pub duration_ms: u64,
+}
+
+impl From<&CheckResult> for Check {
+    fn from(r: &CheckResult) -> Self {
+        Self {
+            id: r.id.clone(),
+            status: r.status.into(),
+            severity: r.severity.into(),
+            message: r.message.clone(),
+            platform: r.platform.clone(),
+            details: r.details.clone(),
+            unforceable: r.unforceable,
+            overridden: r.overridden,
+            override_reason: r.override_reason.clone(),
+            duration_ms: r.duration_ms,
+        }
+    }
+}
+
+/// What the gate decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    /// Every check passed.
+    Promote,
+    /// Warnings (or forced failures) only.
+    PromoteWithWarnings,
+    /// A failure refuses the image.
+    Refuse,
+}
+
+/// The gate's decision and why.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Gate {
+    /// Decision.
+    pub decision: Decision,
+    /// Failures that refuse.
+    pub refusals: Vec<String>,
+    /// Failures overridden by force.
+    pub overridden: Vec<String>,
+    /// Warnings counted by the gate.
+    pub warnings: usize,
+}
+
+/// A failed check that `force` overrode, with the recorded reason.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Override {
+    /// Check id.
+    pub check: String,
+    /// Platform, for per-platform checks.
+    pub platform: Option<String>,
+    /// Severity of the overridden failure.
+    pub severity: SeverityName,
+    /// What failed.
+    pub message: String,
+    /// The `force-reason`.
+    pub reason: String,
+}
+
+/// One classified error.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorRecord {
+    /// Category.
+    pub category: CategoryName,
+    /// Severity.
+    pub severity: SeverityName,
+    /// Whether a retry could help.
+    pub retryable: bool,
+    /// What happened.
+    pub message: String,
+    /// What to do next.
+    pub hint: Option<String>,
+    /// HTTP status, when a registry answered.
+    pub status: Option<u16>,
+    /// The registry's OCI error code.
+    pub registry_code: Option<String>,
+    /// The state the promotion was in.
+    pub state: State,
+    /// When (RFC 3339).
+    pub at: String,
+}
