@@ -622,12 +622,15 @@ impl BlobJob {
         let policy = *self.destination.retry_policy();
         let action = retry::run(&policy, &format!("copy blob {digest}"), |attempt| {
             if attempt > 1 {
-                self.destination.counters.retries.fetch_add(1, Ordering::Relaxed);
+                self.destination
+                    .counters
+                    .retries
+                    .fetch_add(1, Ordering::Relaxed);
             }
             self.attempt()
         })
-            .await
-            .map_err(|e| e.context(format_args!("blob {digest} ({} bytes)", self.blob.size)))?;
+        .await
+        .map_err(|e| e.context(format_args!("blob {digest} ({} bytes)", self.blob.size)))?;
         self.progress.blobs.fetch_add(1, Ordering::Relaxed);
         if action != BlobAction::Copied {
             self.progress

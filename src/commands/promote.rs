@@ -329,6 +329,15 @@ fn finish(
     if let Err(e) = errors::append(sink, &args.audit_dir, &record) {
         report_error.get_or_insert(e);
     }
+    if runner.is_none()
+        && args.summary
+        && let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty())
+    {
+        // Outside Actions (GitLab CI, a laptop): the summary still goes where the variable points.
+        if let Err(e) = sink.append(std::path::Path::new(&path), &summary::render(&record)) {
+            report_error.get_or_insert(e);
+        }
+    }
     if let Some(runner) = runner {
         let markdown = args.summary.then(|| summary::render(&record));
         if let Err(e) = action::report(
