@@ -35,8 +35,9 @@
 #   --no-build           do not run `cargo build --release`; use target/release/image-promote as it is
 #   --build-from-head    build the committed HEAD (git archive into DIR/src, target dir DIR/target) instead
 #                        of the work tree, e.g. while others have half-edited files in it
-#   --nice N             run the registries and the tools at niceness N (default -10 as root, so that
-#                        niced neighbours such as cargo builds at +10 get ~1 % of the CPU; 0 = leave as is)
+#   --nice N             run the registries and the tools at niceness N, and set their sessions' autogroup
+#                        nice to N as well (default -10 as root: other sessions such as cargo builds get
+#                        ~10 % of the CPU while they compete; they still soak up idle time); 0 = leave as is
 #   --retry-noisy K      re-run a copy (after resetting again) when other processes used > 0.5 CPU-s during
 #                        it, at most K times (default 1); the noisy attempt stays in results.tsv, commented out
 #   --bin PATH           benchmark this binary instead (implies --no-build)
@@ -51,9 +52,10 @@
 #   --keep-going         record a failed image-promote copy and go on (exit 1 at the end)
 #   --wait-quiet SECS    before starting, wait up to SECS for the machine to be idle (< 10 % busy over 5 s)
 #   --results FILE       where the Markdown report goes besides stdout (default bench/RESULTS.md);
-#                        --no-results-file writes it only to DIR/summary.md
+#                        --no-results-file writes it only to DIR/report.md. bench/notes.md, if present,
+#                        is appended to the report (hand-written analysis of a run)
 #   --report-only        do not measure: render DIR's last finished run again (RESULTS file, stdout), e.g.
-#                        after editing bench/notes.md, whose text is appended to the report
+#                        after editing bench/notes.md
 #   --install-deps       apt-get the harness packages (scripts/harness/install-deps.sh) and hyperfine
 set -euo pipefail
 shopt -s inherit_errexit

@@ -19,6 +19,7 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 #[derive(Clone, Debug)]
+#[allow(dead_code, reason = "shown in assertion messages")]
 struct Seen {
     method: String,
     path: String,

@@ -114,7 +114,7 @@ async fn sigterm_stops_new_work_and_exits_143() {
     )
     .await;
     let repo = unique("sigterm");
-    let mut child = bin()
+    let child = bin()
         .args([
             "copy",
             &format!("{}/app/small:1.0", src_proxy.addr()),
