@@ -25,12 +25,15 @@
 #                     file, and `image-promote check REF --deep` if that command exists
 #   conc-xreg-many conc-secure-many   image-promote --concurrency 4/8/16 (see --sweep)
 #   startup           `image-promote --version` start time (hyperfine if installed, else 20 runs)
-#                     and binary size
+#                     and binary size, for the release binary and the static musl one (built as well when
+#                     the x86_64-unknown-linux-musl target and musl-gcc are installed; --no-musl skips
+#                     it); plus the size of the action's container image (Dockerfile: scratch + the
+#                     static binary + a CA bundle), estimated from those files
 #
 # Usage: bench/run.sh [--runs N] [--only a,b] [--no-build] [--bin PATH] [--out DIR] [--sweep 4,8,16]
 #                     [--shared-registries] [--keep-registries] [--keep-going] [--wait-quiet SECS]
 #                     [--results FILE | --no-results-file] [--install-deps] [--build-from-head]
-#                     [--retry-noisy K]
+#                     [--retry-noisy K] [--nice N] [--no-musl] [--report-only]
 #   --runs N             runs per tool and scenario (default 3)
 #   --no-build           do not run `cargo build --release`; use target/release/image-promote as it is
 #   --build-from-head    build the committed HEAD (git archive into DIR/src, target dir DIR/target) instead
@@ -65,7 +68,7 @@ HARNESS=$ROOT/scripts/harness
 export LC_ALL=C
 CMDLINE="bench/run.sh $*"
 
-RUNS=3 only="" build=1 BIN="" OUT=/tmp/image-promote-bench shared=0 keep_regs=0 keep_going=0
+RUNS=3 only="" build=1 BIN="" bin_given=0 musl=1 OUT=/tmp/image-promote-bench shared=0 keep_regs=0 keep_going=0
 wait_quiet=0 RESULTS=$BENCH/RESULTS.md SWEEP=4,8,16 install=0 from_head=0 RETRY_NOISY=1 NICE=-10 report_only=0
 [ "$(id -u)" = 0 ] || NICE=0
 while [ $# -gt 0 ]; do
@@ -73,7 +76,8 @@ while [ $# -gt 0 ]; do
     --runs) RUNS=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     --no-build) build=0; shift ;;
-    --bin) BIN=$2; build=0; shift 2 ;;
+    --bin) BIN=$2; build=0; bin_given=1; shift 2 ;;
+    --no-musl) musl=0; shift ;;
     --out) OUT=$2; shift 2 ;;
     --shared-registries) shared=1; shift ;;
     --keep-registries) keep_regs=1; shift ;;
@@ -194,9 +198,10 @@ if [ -n "$BIN" ]; then
   [ -x "$BIN" ] || die "--bin $BIN is not an executable"
 elif [ "$build" = 1 ] && [ "$from_head" = 1 ]; then
   need cargo
-  log "building the committed HEAD ($(cd "$ROOT" && git rev-parse --short HEAD)) in $OUT/src (about 2-3 min on 2 cores when cold)"
+  HEAD_REV=$(cd "$ROOT" && git rev-parse HEAD)   # fixed now: others may commit while this builds
+  log "building the committed HEAD (${HEAD_REV:0:7}) in $OUT/src (about 2-3 min on 2 cores when cold)"
   rm -rf "$OUT/src"; mkdir -p "$OUT/src"
-  (cd "$ROOT" && git archive --format=tar HEAD) | tar -x -C "$OUT/src"
+  (cd "$ROOT" && git archive --format=tar "$HEAD_REV") | tar -x -C "$OUT/src"
   (cd "$OUT/src" && CARGO_TARGET_DIR=$OUT/target cargo build --release) >"$OUT/cargo-build.log" 2>&1 \
     || { tail -n 30 "$OUT/cargo-build.log" >&2; die "cargo build --release of HEAD failed (log: $OUT/cargo-build.log)"; }
   BIN=$OUT/target/release/image-promote
@@ -212,11 +217,38 @@ else
 fi
 # Work on a private copy: a concurrent `cargo build` must not swap the binary in the middle of the run.
 cp "$BIN" "$OUT/bin/image-promote.new" && mv -f "$OUT/bin/image-promote.new" "$OUT/bin/image-promote"
+# The static (musl) binary that the action's container image ships: built too when the target is installed.
+STATIC_SRC=""
+if [ "$musl" = 1 ] && [ "$bin_given" = 0 ]; then
+  MT=x86_64-unknown-linux-musl
+  if [ "$build" = 1 ] && rustup target list --installed 2>/dev/null | grep -qx "$MT" && command -v musl-gcc >/dev/null; then
+    log "cargo build --release --target $MT (the static binary of the container image)"
+    if [ "$from_head" = 1 ]; then
+      (cd "$OUT/src" && CARGO_TARGET_DIR=$OUT/target cargo build --release --target "$MT" --bin image-promote) >"$OUT/cargo-build-musl.log" 2>&1 \
+        && STATIC_SRC=$OUT/target/$MT/release/image-promote
+    else
+      (cd "$ROOT" && cargo build --release --target "$MT" --bin image-promote) >"$OUT/cargo-build-musl.log" 2>&1 \
+        && STATIC_SRC=$ROOT/target/$MT/release/image-promote
+    fi
+    [ -n "$STATIC_SRC" ] || log "WARNING: the musl build failed ($OUT/cargo-build-musl.log); static-binary figures skipped"
+  elif [ "$build" = 0 ] && [ -x "$ROOT/target/$MT/release/image-promote" ]; then
+    STATIC_SRC=$ROOT/target/$MT/release/image-promote
+    log "using the existing static binary $STATIC_SRC (built $(date -r "$STATIC_SRC" -u +%FT%TZ); may be older than $BIN)"
+  else
+    log "no static (musl) binary: needs 'rustup target add $MT' and musl-tools; static-binary figures skipped"
+  fi
+fi
+STATIC_IP=""
+if [ -n "$STATIC_SRC" ]; then
+  cp "$STATIC_SRC" "$OUT/bin/image-promote-static.new" && mv -f "$OUT/bin/image-promote-static.new" "$OUT/bin/image-promote-static"
+  STATIC_IP=$OUT/bin/image-promote-static
+fi
 SRC_BIN=$BIN
 IP=$OUT/bin/image-promote
 IP_VERSION=$("$IP" --version 2>&1 | head -n1)
 IP_SHA=$(sha256sum "$IP" | cut -c1-16)
 GIT_REV=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -z "${HEAD_REV:-}" ] || GIT_REV=${HEAD_REV:0:7}
 GIT_DIRTY=$(cd "$ROOT" && git --no-optional-locks status --porcelain --untracked-files=no 2>/dev/null | grep -c . || true)
 GIT_STATE="$GIT_DIRTY tracked files modified in the work tree"
 [ "$from_head" = 1 ] && [ "$build" = 1 ] && GIT_STATE="built from the committed HEAD; the work tree had $GIT_DIRTY modified tracked files"
@@ -364,13 +396,13 @@ rotate() { local r=$1 n; shift; n=$#; local a=("$@") i; for ((i = 0; i < n; i++)
 # kept, commented out with '#'.
 NOISY_RETRIES=0
 attempt() {
-  local reset=$1 a=0; shift 2
+  local reset=$1 tries=0; shift 2
   while :; do
     $reset
     "$@"
-    if [ "$a" -lt "$RETRY_NOISY" ] && awk -v o="${LAST_OTHER:-0}" 'BEGIN{exit !(o > 0.5)}'; then
-      sed -i '$ s/^/#/' "$RES"; a=$((a + 1)); NOISY_RETRIES=$((NOISY_RETRIES + 1))
-      log "re-running: a neighbour used ${LAST_OTHER} CPU-s (attempt $((a + 1)) of $((RETRY_NOISY + 1)))"
+    if [ "$tries" -lt "$RETRY_NOISY" ] && awk -v o="${LAST_OTHER:-0}" 'BEGIN{exit !(o > 0.5)}'; then
+      sed -i '$ s/^/#/' "$RES"; tries=$((tries + 1)); NOISY_RETRIES=$((NOISY_RETRIES + 1))
+      log "re-running: a neighbour used ${LAST_OTHER} CPU-s (attempt $((tries + 1)) of $((RETRY_NOISY + 1)))"
     else
       return 0
     fi
@@ -494,29 +526,53 @@ verify_one() {  # verify_one TOOL RUN
   record "$sc" "$t" "$i" "$check" - - "$(ticks_s "$s0" "$s1")" 0 - - - -
 }
 
-run_startup() {
-  local bytes ftype
-  bytes=$(stat -c %s "$IP")
-  ftype="$(file -b "$IP" | cut -d, -f1,2); $(if ldd "$IP" >/dev/null 2>&1; then echo "dynamically linked: $(ldd "$IP" | awk '$1 ~ /^lib/{print $1}' | paste -sd' ')"; else echo "statically linked"; fi); $(file -b "$IP" | grep -q 'not stripped' && echo "not stripped" || echo stripped)"
-  STARTUP_METHOD="" STARTUP_MED="" STARTUP_MIN="" STARTUP_MAX=""
+bin_kind() {  # bin_kind FILE -> "ELF ..., dynamically linked: libs | statically linked; stripped"
+  local lk libs
+  libs=$(ldd "$1" 2>/dev/null | awk '$1 ~ /^lib/{print $1}' | paste -sd' ' || true)
+  if [ -n "$libs" ]; then lk="dynamically linked: $libs"; else lk="statically linked"; fi
+  echo "$(file -b "$1" | cut -d, -f1,2); $lk; $(file -b "$1" | grep -q 'not stripped' && echo "not stripped" || echo stripped)"
+}
+startup_of() {  # startup_of FILE NAME -> sets S_MED S_MIN S_MAX S_METHOD (ms)
+  local f=$1 name=$2
   if command -v hyperfine >/dev/null; then
-    hyperfine -N --warmup 10 --runs 200 --export-json "$OUT/startup.json" "$IP --version" >"$OUT/startup.txt" 2>&1 \
-      || hyperfine --shell=none --warmup 10 --runs 200 --export-json "$OUT/startup.json" "$IP --version" >"$OUT/startup.txt" 2>&1
-    STARTUP_METHOD="hyperfine -N, 200 runs"
-    read -r STARTUP_MED STARTUP_MIN STARTUP_MAX < <(jq -r '.results[0] | "\(.median * 1000) \(.min * 1000) \(.max * 1000)"' "$OUT/startup.json")
+    hyperfine -N --warmup 10 --runs 200 --export-json "$OUT/startup.$name.json" "$f --version" >"$OUT/startup.$name.txt" 2>&1 \
+      || hyperfine --shell=none --warmup 10 --runs 200 --export-json "$OUT/startup.$name.json" "$f --version" >"$OUT/startup.$name.txt" 2>&1
+    S_METHOD="hyperfine -N, 200 runs"
+    read -r S_MED S_MIN S_MAX < <(jq -r '.results[0] | "\(.median * 1000) \(.min * 1000) \(.max * 1000)"' "$OUT/startup.$name.json")
   else
     local i t0 t1
-    : >"$OUT/startup.txt"
+    : >"$OUT/startup.$name.txt"
     for i in $(seq 1 20); do
-      t0=$(date +%s%N); "$IP" --version >/dev/null; t1=$(date +%s%N)
-      echo $(((t1 - t0) / 1000)) >>"$OUT/startup.txt"
+      t0=$(date +%s%N); "$f" --version >/dev/null; t1=$(date +%s%N)
+      echo $(((t1 - t0) / 1000)) >>"$OUT/startup.$name.txt"
     done
-    STARTUP_METHOD="loop of 20 (hyperfine not installed; includes bash fork/exec)"
-    read -r STARTUP_MED STARTUP_MIN STARTUP_MAX < <(sort -n "$OUT/startup.txt" | awk '{a[NR] = $1 / 1000} END{printf "%s %s %s\n", (a[10] + a[11]) / 2, a[1], a[NR]}')
+    S_METHOD="loop of 20 (hyperfine not installed; includes bash fork/exec)"
+    read -r S_MED S_MIN S_MAX < <(sort -n "$OUT/startup.$name.txt" | awk '{a[NR] = $1 / 1000} END{printf "%s %s %s\n", (a[10] + a[11]) / 2, a[1], a[NR]}')
   fi
-  printf 'binary_bytes\t%s\nfile\t%s\nstartup_method\t%s\nstartup_median_ms\t%.2f\nstartup_min_ms\t%.2f\nstartup_max_ms\t%.2f\n' \
-    "$bytes" "$ftype" "$STARTUP_METHOD" "$STARTUP_MED" "$STARTUP_MIN" "$STARTUP_MAX" >"$OUT/startup.tsv"
-  log "startup: median ${STARTUP_MED} ms ($STARTUP_METHOD); binary $bytes bytes ($ftype)"
+}
+run_startup() {  # --version start time and size of the benchmarked binary and, if built, the static (musl) one
+  local name f
+  : >"$OUT/startup.tsv"
+  for name in dynamic static; do
+    f=$IP; [ "$name" = dynamic ] || f=$STATIC_IP
+    [ -n "$f" ] && [ -x "$f" ] || continue
+    startup_of "$f" "$name"
+    printf '%s\t%s\t%s\t%s\t%.2f\t%.2f\t%.2f\n' "$name" "$(stat -c %s "$f")" "$(bin_kind "$f")" "$S_METHOD" "$S_MED" "$S_MIN" "$S_MAX" >>"$OUT/startup.tsv"
+    log "startup ($name): median ${S_MED} ms ($S_METHOD); $(stat -c %s "$f") bytes ($(bin_kind "$f"))"
+    STARTUP_MED=$S_MED STARTUP_KIND=$name
+  done
+  # The action's image (Dockerfile: FROM scratch + the static binary + a CA bundle): its size is the
+  # static binary plus the CA bundle; the registry stores the gzip'ed layer.
+  IMAGE_BYTES="" IMAGE_GZ=""
+  if [ -n "$STATIC_IP" ] && [ -s /etc/ssl/certs/ca-certificates.crt ]; then
+    local d=$OUT/image-estimate
+    rm -rf "$d"; mkdir -p "$d/etc/ssl/certs"
+    cp "$STATIC_IP" "$d/image-promote"; cp /etc/ssl/certs/ca-certificates.crt "$d/etc/ssl/certs/"
+    IMAGE_BYTES=$(du -sb --apparent-size "$d" | cut -f1)
+    IMAGE_GZ=$(tar -C "$d" -cf - image-promote etc | gzip -6 | wc -c)
+    rm -rf "$d"
+    log "container image (estimate): $IMAGE_BYTES bytes uncompressed, $IMAGE_GZ bytes as a gzip layer"
+  fi
 }
 
 # ------------------------------------------------------------------ run

@@ -19,4 +19,4 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
-cargo test --all-targets -- --test-threads="${TEST_THREADS:-4}"
+cargo test --all-targets --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"

@@ -46,7 +46,11 @@ pub async fn run_with_stdin(
         .kill_on_drop(true)
         .spawn()?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(input).await?;
+        // A helper may exit without reading its input: its exit status and stderr tell why.
+        match stdin.write_all(input).await {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e),
+            _ => {}
+        }
     }
     let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
         .await

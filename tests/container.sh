@@ -42,9 +42,12 @@ rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGE
 python3 -c 'import jsonschema' 2>/dev/null || pip install -q jsonschema
 
 # --- the static binary -----------------------------------------------------------------------
-log "building the static release binary ($TARGET)"
-(cd "$ROOT" && cargo build --release --locked --target "$TARGET" --bin image-promote)
-BIN="$ROOT/target/$TARGET/release/image-promote"
+# CONTAINER_PROFILE=ci-container (CI) trades thin LTO for build time; the default is the shipped
+# release profile.
+PROFILE="${CONTAINER_PROFILE:-release}"
+log "building the static binary ($TARGET, profile $PROFILE)"
+(cd "$ROOT" && cargo build --profile "$PROFILE" --locked --target "$TARGET" --bin image-promote)
+BIN="$ROOT/target/$TARGET/$PROFILE/image-promote"
 file "$BIN" 2>/dev/null | grep -q 'static' || log "warning: $BIN may not be static: $(file "$BIN" 2>/dev/null)"
 
 # --- dockerd, by hand ------------------------------------------------------------------------

@@ -37,10 +37,15 @@ async fn sigkill_at_twenty_points_never_leaves_a_tag_and_reruns_complete() {
     let r = tokio::task::spawn_blocking(registries).await.unwrap();
     let dst_proxy = FaultProxy::start(&r.production, vec![]).await;
     let src = format!("{}/app/multi:1.0", r.staging);
-    let (mut killed, mut completed_before_kill) = (0, 0);
+    let (mut killed, mut completed_before_kill, mut tagged_before_kill) = (0, 0, 0);
+    // Calibrate: how many destination requests a whole run makes.
+    let calibrate = format!("{}/{}:1.0", dst_proxy.addr(), unique("kill-calibrate"));
+    let out = run(s(&["copy", &src, &calibrate, "--concurrency", "1"])).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let total = dst_proxy.requests().len();
     for point in 0..20usize {
-        // Spread the kill points over the whole promotion: ~45 destination requests.
-        let after = 1 + point * 2;
+        // Spread the kill points over the whole promotion, first request to last.
+        let after = 1 + point * (total - 2) / 19;
         let repo = unique(&format!("kill-{point}"));
         let dst = format!("{}/{repo}:1.0", dst_proxy.addr());
         dst_proxy.clear_requests();
@@ -71,11 +76,21 @@ async fn sigkill_at_twenty_points_never_leaves_a_tag_and_reruns_complete() {
             }
             None => {
                 killed += 1;
-                assert_eq!(
-                    skopeo_digest(&tag, &plain()),
-                    None,
-                    "killed after {after} requests: the tag must not exist"
-                );
+                // The tag is the last write: if the kill came after it, the image behind it is
+                // complete (skopeo reads every blob back); before it, the tag does not exist.
+                if let Some(d) = skopeo_digest(&tag, &plain()) {
+                    assert_eq!(d, MULTI, "killed after {after} requests");
+                    assert!(
+                        dst_proxy.count("PUT", "/manifests/1.0") > 0,
+                        "a tag exists only once its PUT was sent: {:?}",
+                        dst_proxy.requests()
+                    );
+                    assert!(support::harness::skopeo_reads_back(
+                        &tag,
+                        &["--src-tls-verify=false"]
+                    ));
+                    tagged_before_kill += 1;
+                }
             }
         }
         let out = run(s(&["copy", &src, &dst])).await;
@@ -87,7 +102,7 @@ async fn sigkill_at_twenty_points_never_leaves_a_tag_and_reruns_complete() {
         assert_eq!(skopeo_digest(&tag, &plain()).as_deref(), Some(MULTI));
     }
     eprintln!(
-        "SIGKILL points: {killed} killed mid-run, {completed_before_kill} finished first; 20 re-runs completed with identical digests"
+        "SIGKILL points: {killed} killed mid-run ({tagged_before_kill} of them after the tag write), {completed_before_kill} finished first; 20 re-runs completed with identical digests"
     );
     assert!(
         killed >= 15,
