@@ -4,9 +4,12 @@
 # crashes. Exits non-zero if any target crashed (reproduce with
 # `cd fuzz && cargo +nightly fuzz run -s none <target> artifacts/<target>/<file>`). Not part of CI.
 #
-# The committed seed corpora in fuzz/corpus/<target> are read, never written: new inputs go to
-# fuzz/target/new-corpus/<target> (git-ignored). With FUZZ_MERGE=1 they are merged into the
-# committed corpus afterwards and the result minimized (libFuzzer -merge=1, as `cargo fuzz cmin`).
+# Inputs: fuzz/seeds/<target> (real inputs, named: manifests from the staging registry, trimmed
+# scan reports, registries' WWW-Authenticate headers, config.json samples, policies) and
+# fuzz/corpus/<target> (what earlier runs found, minimized). Both are committed and only read:
+# new inputs go to fuzz/target/new-corpus/<target> (git-ignored). With FUZZ_MERGE=1 they are
+# merged into fuzz/corpus/<target> afterwards, which is then minimized to the smallest set that
+# keeps every coverage edge beyond the seeds (libFuzzer -set_cover_merge, as `cargo fuzz cmin`).
 #
 # Environment: FUZZ_TARGETS="a b" (default: all, from `cargo fuzz list`), FUZZ_SANITIZER
 # (default none: the code under test is safe Rust, and without ASan the build and each run are
@@ -50,14 +53,14 @@ summary=()
 failed=0
 for t in $targets; do
   new="target/new-corpus/$t"
-  mkdir -p "$new" "corpus/$t" "artifacts/$t"
+  mkdir -p "$new" "corpus/$t" "seeds/$t" "artifacts/$t"
   before=$(find "artifacts/$t" -type f | wc -l)
   echo "== $t: ${seconds}s"
   start=$(date +%s)
   status=0
   "$bin/$t" -artifact_prefix="artifacts/$t/" -max_total_time="$seconds" \
     -max_len="$(max_len "$t")" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    "$new" "corpus/$t" >"$logs/$t.log" 2>&1 || status=$?
+    "$new" "corpus/$t" "seeds/$t" >"$logs/$t.log" 2>&1 || status=$?
   took=$(($(date +%s) - start))
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$logs/$t.log" | tail -1 || true)
   corpus=$({ grep -oE 'corp: [0-9]+/[0-9]+(b|Kb|Mb)' "$logs/$t.log" || true; } | tail -1 | cut -d' ' -f2)
@@ -72,11 +75,12 @@ for t in $targets; do
   fi
   summary+=("$(printf '%-18s %6ss %12s runs  corpus %-14s crashes %s' "$t" "$took" "${runs:-?}" "${corpus:-?}" "$crashes")")
   if [ "${FUZZ_MERGE:-0}" = 1 ] && [ "$crashes" = 0 ]; then
-    # What `cargo fuzz cmin` does: keep the smallest set of inputs with the same coverage.
     merged="target/merged-corpus/$t"
     rm -rf "$merged" && mkdir -p "$merged"
-    "$bin/$t" -merge=1 -max_len="$(max_len "$t")" "$merged" "corpus/$t" "$new" \
-      >"$logs/$t.cmin.log" 2>&1
+    cp seeds/"$t"/* "$merged"/ 2>/dev/null || true # counted as covered, removed again below
+    "$bin/$t" -set_cover_merge=1 -use_counters=0 -max_len="$(max_len "$t")" \
+      "$merged" "corpus/$t" "$new" >"$logs/$t.cmin.log" 2>&1
+    for f in seeds/"$t"/*; do rm -f "$merged/$(basename "$f")"; done
     rm -rf "corpus/$t" "$new" && mv "$merged" "corpus/$t"
   fi
 done
