@@ -371,9 +371,26 @@ pub async fn copy_graph(
     let same_registry = graph.reference.api_host() == dst.api_host()
         && graph.reference.repository() != dst.repository();
 
+    // Does the destination already hold this image? Then blobs are probed with HEAD first (a
+    // re-run is all skips). Otherwise each blob starts with one POST that mounts it if the
+    // repository has it (201) or opens its upload (202): one request fewer per blob.
+    let root_present = destination
+        .head_manifest(dst, &graph.root.digest.to_string())
+        .await?;
+    let probe_first = options.dry_run || root_present.is_some();
+
     // Blobs.
     let t = Instant::now();
-    let records = copy_blobs(&source, &destination, graph, dst, options, same_registry).await?;
+    let records = copy_blobs(
+        &source,
+        &destination,
+        graph,
+        dst,
+        options,
+        same_registry,
+        probe_first,
+    )
+    .await?;
     let blobs_ms = millis(t);
 
     let mut report = CopyReport {
@@ -418,9 +435,13 @@ pub async fn copy_graph(
     crate::runtime::check_interrupted()?;
     let t = Instant::now();
     for m in graph.children.iter().chain(std::iter::once(&graph.root)) {
-        let present = destination
-            .head_manifest(dst, &m.digest.to_string())
-            .await?;
+        let present = if m.digest == graph.root.digest {
+            root_present.clone()
+        } else {
+            destination
+                .head_manifest(dst, &m.digest.to_string())
+                .await?
+        };
         match present {
             Some(d) if d == m.digest => {}
             Some(d) => {
@@ -514,6 +535,7 @@ async fn copy_blobs(
     dst: &Reference,
     options: &CopyOptions,
     same_registry: bool,
+    probe_first: bool,
 ) -> Result<Vec<BlobRecord>> {
     let semaphore = Arc::new(crate::runtime::Semaphore::new(options.concurrency.max(1)));
     let progress = Arc::new(Progress::default());
@@ -540,6 +562,7 @@ async fn copy_blobs(
             dst: dst.clone(),
             blob,
             mount: same_registry,
+            probe_first,
             dry_run: options.dry_run,
             progress: progress.clone(),
         };
@@ -612,6 +635,7 @@ struct BlobJob {
     dst: Reference,
     blob: Descriptor,
     mount: bool,
+    probe_first: bool,
     dry_run: bool,
 }
 
@@ -666,19 +690,28 @@ impl BlobJob {
     }
 
     async fn attempt(&self) -> Result<BlobAction> {
-        if self.confirm().await? {
+        if self.probe_first && self.confirm().await? {
             return Ok(BlobAction::Skipped);
         }
         if self.dry_run {
             return Ok(BlobAction::WouldTransfer);
         }
-        let mount = self
-            .mount
-            .then(|| (&self.blob.digest, self.src.repository()));
+        // Mount from the source repository within a registry; otherwise "mount" from the
+        // destination repository itself, which answers 201 when it already has the blob.
+        let from = if self.mount {
+            self.src.repository()
+        } else {
+            self.dst.repository()
+        };
+        let mount = (self.mount || !self.probe_first).then_some((&self.blob.digest, from));
         let session = match self.destination.start_upload(&self.dst, mount).await? {
             UploadStart::Mounted => {
                 if self.confirm().await? {
-                    return Ok(BlobAction::Mounted);
+                    return Ok(if self.mount {
+                        BlobAction::Mounted
+                    } else {
+                        BlobAction::Skipped
+                    });
                 }
                 return Err(Error::registry(format!(
                     "{}: blob {} reported mounted but HEAD does not find it",

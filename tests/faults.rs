@@ -398,10 +398,10 @@ async fn fault_matrix() {
             0,
         ),
         scenario(
-            "500 on blob HEAD",
+            "500 on manifest HEAD",
             true,
             head.clone(),
-            "/blobs/sha256",
+            "/manifests/sha256",
             Fault::status(500),
             0,
         ),
