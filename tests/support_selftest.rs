@@ -365,6 +365,7 @@ async fn proxy_stall_delays_body() {
     assert!(started.elapsed() >= Duration::from_millis(1500));
     assert_eq!(body, blob);
     // A client with a 300 ms read timeout gives up during the stall.
+    oci::install_crypto();
     let impatient = reqwest::Client::builder()
         .no_proxy()
         .read_timeout(Duration::from_millis(300))
@@ -545,6 +546,7 @@ async fn proxy_chunked_responses_and_redirects() {
         vec![Rule::new("/chunked", Fault::CorruptBody { at_byte: 6 }).skip(1)],
     )
     .await;
+    oci::install_crypto();
     let c = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())

@@ -228,6 +228,8 @@ pub struct Transport {
 }
 
 fn build_client(options: &TransportOptions, verify: bool) -> Result<reqwest::Client> {
+    // One process-wide crypto provider for rustls (ring); a second install is a no-op.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("image-promote/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(options.connect_timeout)

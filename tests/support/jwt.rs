@@ -1,5 +1,5 @@
 //! ES256 JWT signing for the test token server. The P-256 key and its self-signed
-//! certificate come from the `openssl` CLI; signing uses `aws-lc-rs` (already built for
+//! certificate come from the `openssl` CLI; signing uses `ring` (already built for
 //! rustls). distribution 2.8 finds the signing key either from the `x5c` header (chain
 //! verified against `rootcertbundle`) or from a `kid` equal to the libtrust fingerprint of
 //! a key in `rootcertbundle`; both are supported here.
@@ -7,10 +7,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use sha2::{Digest, Sha256};
 
 /// How the token header names its signing key.
@@ -93,8 +93,12 @@ impl SigningKey {
         ]);
         let key_pem = std::fs::read_to_string(&key_path).expect("read key");
         let cert_pem = std::fs::read_to_string(&crt_path).expect("read cert");
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pem_to_der(&key_pem))
-            .expect("openssl genpkey writes PKCS#8");
+        let key = EcdsaKeyPair::from_pkcs8(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            &pem_to_der(&key_pem),
+            &SystemRandom::new(),
+        )
+        .expect("openssl genpkey writes PKCS#8");
         let kid = libtrust_key_id(key.public_key().as_ref());
         SigningKey {
             key,

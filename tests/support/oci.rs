@@ -52,8 +52,14 @@ pub async fn json(resp: reqwest::Response) -> Result<serde_json::Value> {
     Ok(serde_json::from_slice(&resp.bytes().await?)?)
 }
 
+/// Installs rustls' crypto provider (ring, as the crate does) before any client is built.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A reqwest client that ignores proxy environment variables (tests talk to 127.0.0.1).
 pub fn client() -> Client {
+    install_crypto();
     Client::builder()
         .no_proxy()
         .build()
