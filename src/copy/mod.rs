@@ -1,25 +1,27 @@
 //! The Copy, Verify and Tag stages: a digest-preserving copy of a manifest graph. Input: a
-//! resolved [`ImageGraph`] and two [`RegistryClient`]s; output: a [`CopyReport`]. Blobs first (skip
-//! what the destination has, mount within a registry, else stream GET→PUT verifying hash and size),
-//! in parallel; then child manifests and the top manifest by digest; read back; tags last.
+//! resolved [`ImageGraph`] and two [`RegistryClient`]s; output: a [`CopyReport`]. Blobs first (see
+//! `blobs.rs`: skip what the destination has, mount within a registry, else stream GET→PUT
+//! verifying hash and size, in parallel); then child manifests and the top manifest by digest;
+//! read back; tags last.
+
+mod blobs;
 
 use std::collections::BTreeSet;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::Bytes;
-use futures_util::Stream;
 use serde::Serialize;
 
-use crate::digest::{Digest, Verifier};
-use crate::error::{Error, ErrorKind, Result};
+pub use blobs::VerifyingStream;
+use blobs::copy_blobs;
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
 use crate::media::{Descriptor, MAX_INDEX_DEPTH, Manifest, ManifestView, is_foreign_layer};
 use crate::reference::Reference;
-use crate::registry::transport::BodyStream;
-use crate::registry::{RegistryClient, UploadStart, retry};
+use crate::registry::RegistryClient;
 
 /// A source image resolved down to every manifest and blob it references.
 #[derive(Debug, Clone)]
@@ -314,7 +316,7 @@ pub struct CopyReport {
     pub retries: u64,
 }
 
-fn millis(since: Instant) -> u64 {
+pub(crate) fn millis(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -528,389 +530,9 @@ pub async fn copy_graph(
     Ok(report)
 }
 
-async fn copy_blobs(
-    source: &Arc<RegistryClient>,
-    destination: &Arc<RegistryClient>,
-    graph: &ImageGraph,
-    dst: &Reference,
-    options: &CopyOptions,
-    same_registry: bool,
-    probe_first: bool,
-) -> Result<Vec<BlobRecord>> {
-    let semaphore = Arc::new(crate::runtime::Semaphore::new(options.concurrency.max(1)));
-    let progress = Arc::new(Progress::default());
-    let ticker = options.progress.then(|| {
-        let progress = progress.clone();
-        let total = graph.blob_bytes();
-        let count = graph.blobs.len();
-        tokio::spawn(async move {
-            loop {
-                crate::runtime::sleep(std::time::Duration::from_millis(500)).await;
-                progress.print(total, count);
-            }
-        })
-    });
-    let mut tasks = Vec::with_capacity(graph.blobs.len());
-    // Largest first: the long transfers start early and the small ones fill the gaps.
-    let mut blobs = graph.blobs.clone();
-    blobs.sort_by_key(|b| std::cmp::Reverse(b.size));
-    for blob in blobs {
-        let job = BlobJob {
-            source: source.clone(),
-            destination: destination.clone(),
-            src: graph.reference.clone(),
-            dst: dst.clone(),
-            blob,
-            mount: same_registry,
-            probe_first,
-            dry_run: options.dry_run,
-            progress: progress.clone(),
-        };
-        let semaphore = semaphore.clone();
-        tasks.push(crate::runtime::spawn(async move {
-            let _permit = semaphore
-                .acquire_owned()
-                .await
-                .map_err(|_| Error::internal("blob semaphore closed"))?;
-            crate::runtime::check_interrupted()?;
-            job.run().await
-        }));
-    }
-    let results = futures_util::future::join_all(tasks).await;
-    if let Some(t) = ticker {
-        t.abort();
-        progress.print(graph.blob_bytes(), graph.blobs.len());
-        eprintln!();
-    }
-    let mut records = Vec::with_capacity(results.len());
-    let mut first_error: Option<Error> = None;
-    for r in results {
-        match r {
-            Ok(rec) => records.push(rec),
-            Err(e) => {
-                // Keep the most telling error: a verification failure beats a cancelled sibling.
-                let replace = match &first_error {
-                    None => true,
-                    Some(prev) => {
-                        prev.kind != ErrorKind::Verification && e.kind == ErrorKind::Verification
-                    }
-                };
-                if replace {
-                    first_error = Some(e);
-                }
-            }
-        }
-    }
-    if let Some(e) = first_error {
-        return Err(e);
-    }
-    Ok(records)
-}
-
-/// Bytes and blobs done, for the terminal progress line.
-#[derive(Default)]
-struct Progress {
-    bytes: std::sync::atomic::AtomicU64,
-    blobs: std::sync::atomic::AtomicUsize,
-}
-
-impl Progress {
-    #[allow(clippy::cast_precision_loss, reason = "display only")]
-    fn print(&self, total: u64, count: usize) {
-        let mib = |b: u64| b as f64 / 1_048_576.0;
-        eprint!(
-            "\r  {:.1} / {:.1} MiB, {} / {count} blobs",
-            mib(self.bytes.load(Ordering::Relaxed)),
-            mib(total),
-            self.blobs.load(Ordering::Relaxed)
-        );
-    }
-}
-
-struct BlobJob {
-    progress: Arc<Progress>,
-    source: Arc<RegistryClient>,
-    destination: Arc<RegistryClient>,
-    src: Reference,
-    dst: Reference,
-    blob: Descriptor,
-    mount: bool,
-    probe_first: bool,
-    dry_run: bool,
-}
-
-impl BlobJob {
-    async fn run(self) -> Result<BlobRecord> {
-        let started = Instant::now();
-        let digest = self.blob.digest.clone();
-        let policy = *self.destination.retry_policy();
-        let action = retry::run(&policy, &format!("copy blob {digest}"), |attempt| {
-            if attempt > 1 {
-                self.destination
-                    .counters
-                    .retries
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-            self.attempt()
-        })
-        .await
-        .map_err(|e| e.context(format_args!("blob {digest} ({} bytes)", self.blob.size)))?;
-        self.progress.blobs.fetch_add(1, Ordering::Relaxed);
-        if action != BlobAction::Copied {
-            self.progress
-                .bytes
-                .fetch_add(self.blob.size, Ordering::Relaxed);
-        }
-        tracing::info!(blob = %digest.short(), size = self.blob.size, action = ?action, ms = started.elapsed().as_millis() as u64, "blob");
-        Ok(BlobRecord {
-            digest,
-            size: self.blob.size,
-            media_type: self.blob.media_type.clone(),
-            action,
-            millis: millis(started),
-        })
-    }
-
-    async fn confirm(&self) -> Result<bool> {
-        match self
-            .destination
-            .head_blob(&self.dst, &self.blob.digest)
-            .await?
-        {
-            None => Ok(false),
-            Some(info) if info.size == self.blob.size => Ok(true),
-            Some(info) => Err(Error::verification(format!(
-                "{}: blob {} is {} bytes at the destination, {} in the manifest",
-                self.dst.name(),
-                self.blob.digest,
-                info.size,
-                self.blob.size
-            ))),
-        }
-    }
-
-    async fn attempt(&self) -> Result<BlobAction> {
-        if self.probe_first && self.confirm().await? {
-            return Ok(BlobAction::Skipped);
-        }
-        if self.dry_run {
-            return Ok(BlobAction::WouldTransfer);
-        }
-        // Mount from the source repository within a registry; otherwise "mount" from the
-        // destination repository itself, which answers 201 when it already has the blob.
-        let from = if self.mount {
-            self.src.repository()
-        } else {
-            self.dst.repository()
-        };
-        let mount = (self.mount || !self.probe_first).then_some((&self.blob.digest, from));
-        let session = match self.destination.start_upload(&self.dst, mount).await? {
-            UploadStart::Mounted => {
-                if self.confirm().await? {
-                    return Ok(if self.mount {
-                        BlobAction::Mounted
-                    } else {
-                        BlobAction::Skipped
-                    });
-                }
-                return Err(Error::registry(format!(
-                    "{}: blob {} reported mounted but HEAD does not find it",
-                    self.dst.name(),
-                    self.blob.digest
-                ))
-                .retryable(true));
-            }
-            UploadStart::Session(url) => url,
-        };
-        let body = match self.source.get_blob(&self.src, &self.blob.digest).await {
-            Ok(b) => b,
-            Err(e) => {
-                self.destination.cancel_upload(&self.dst, &session).await;
-                return Err(e);
-            }
-        };
-        let slot = Arc::new(Mutex::new(None));
-        let mut stream =
-            VerifyingStream::new(body, &self.blob.digest, self.blob.size, slot.clone());
-        stream.progress = Some(self.progress.clone());
-        let result = self
-            .destination
-            .finish_upload(
-                &self.dst,
-                &session,
-                &self.blob.digest,
-                self.blob.size,
-                Box::pin(stream),
-            )
-            .await;
-        let stream_error = slot.lock().ok().and_then(|mut s| s.take());
-        match (result, stream_error) {
-            (_, Some(e)) => {
-                self.destination.cancel_upload(&self.dst, &session).await;
-                Err(e)
-            }
-            (Ok(()), None) => Ok(BlobAction::Copied),
-            (Err(e), None) => {
-                self.destination.cancel_upload(&self.dst, &session).await;
-                Err(e)
-            }
-        }
-    }
-}
-
-/// Wraps a source body: hashes and counts each chunk, holds the last chunk back until the end, and
-/// ends with an error instead of it when the size or digest is wrong, so the destination never
-/// receives a complete wrong blob (DESIGN.md, invariant 2).
-pub struct VerifyingStream {
-    inner: BodyStream,
-    verifier: Option<Verifier>,
-    held: Option<Bytes>,
-    done: bool,
-    slot: Arc<Mutex<Option<Error>>>,
-    progress: Option<Arc<Progress>>,
-}
-
-impl VerifyingStream {
-    /// A verifying wrapper; errors are also stored in `slot` for the caller.
-    #[must_use]
-    pub fn new(
-        inner: BodyStream,
-        digest: &Digest,
-        size: u64,
-        slot: Arc<Mutex<Option<Error>>>,
-    ) -> Self {
-        Self {
-            inner,
-            verifier: Some(Verifier::new(digest, Some(size))),
-            held: None,
-            done: false,
-            slot,
-            progress: None,
-        }
-    }
-
-    fn fail(&mut self, e: Error) -> Poll<Option<Result<Bytes>>> {
-        self.done = true;
-        if let Ok(mut s) = self.slot.lock() {
-            *s = Some(e.clone());
-        }
-        Poll::Ready(Some(Err(e)))
-    }
-}
-
-impl Stream for VerifyingStream {
-    type Item = Result<Bytes>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            if self.done {
-                return Poll::Ready(None);
-            }
-            match self.inner.as_mut().poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Err(e))) => return self.fail(e),
-                Poll::Ready(Some(Ok(chunk))) => {
-                    if chunk.is_empty() {
-                        continue;
-                    }
-                    let update = match self.verifier.as_mut() {
-                        Some(v) => v.update(&chunk),
-                        None => Ok(()),
-                    };
-                    if let Err(e) = update {
-                        return self.fail(e);
-                    }
-                    if let Some(p) = &self.progress {
-                        p.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                    }
-                    if let Some(previous) = self.held.replace(chunk) {
-                        return Poll::Ready(Some(Ok(previous)));
-                    }
-                }
-                Poll::Ready(None) => {
-                    let finished = match self.verifier.take() {
-                        Some(v) => v.finish().map(|_| ()),
-                        None => Ok(()),
-                    };
-                    if let Err(e) = finished {
-                        return self.fail(e);
-                    }
-                    self.done = true;
-                    return Poll::Ready(self.held.take().map(Ok));
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures_util::StreamExt as _;
-
-    fn chunks(parts: &[&'static [u8]]) -> BodyStream {
-        let v: Vec<Result<Bytes>> = parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
-        Box::pin(futures_util::stream::iter(v))
-    }
-
-    async fn drain(s: VerifyingStream) -> (Vec<u8>, Option<Error>) {
-        let mut out = Vec::new();
-        let mut s = Box::pin(s);
-        while let Some(c) = s.next().await {
-            match c {
-                Ok(b) => out.extend_from_slice(&b),
-                Err(e) => return (out, Some(e)),
-            }
-        }
-        (out, None)
-    }
-
-    #[tokio::test]
-    async fn passes_good_bytes_through() {
-        let d = Digest::sha256_of(b"abcdef");
-        let slot = Arc::new(Mutex::new(None));
-        let (out, err) = drain(VerifyingStream::new(
-            chunks(&[b"ab", b"cd", b"ef"]),
-            &d,
-            6,
-            slot.clone(),
-        ))
-        .await;
-        assert_eq!(out, b"abcdef");
-        assert!(err.is_none());
-        assert!(slot.lock().unwrap().is_none());
-    }
-
-    #[tokio::test]
-    async fn withholds_last_chunk_of_wrong_bytes() {
-        let d = Digest::sha256_of(b"abcdef");
-        let slot = Arc::new(Mutex::new(None));
-        let (out, err) = drain(VerifyingStream::new(
-            chunks(&[b"ab", b"cd", b"eX"]),
-            &d,
-            6,
-            slot.clone(),
-        ))
-        .await;
-        assert_eq!(out, b"abcd", "the last chunk must never be sent");
-        assert_eq!(err.unwrap().kind, ErrorKind::Verification);
-        assert!(slot.lock().unwrap().is_some());
-    }
-
-    #[tokio::test]
-    async fn long_body_fails_early() {
-        let d = Digest::sha256_of(b"abcdef");
-        let slot = Arc::new(Mutex::new(None));
-        let (out, err) = drain(VerifyingStream::new(
-            chunks(&[b"abcd", b"efgh", b"ij"]),
-            &d,
-            6,
-            slot,
-        ))
-        .await;
-        assert!(out.len() < 6);
-        assert_eq!(err.unwrap().kind, ErrorKind::Verification);
-    }
 
     #[test]
     fn version_tags() {
