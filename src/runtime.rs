@@ -10,18 +10,21 @@ pub async fn sleep(duration: Duration) {
     tokio::time::sleep(duration).await;
 }
 
-/// Runs `future` as its own task and waits for its result.
+/// Starts `future` as its own task now (on any core) and returns a future of its result.
 ///
 /// # Errors
 /// The task's error, or an internal error if the task panicked or was cancelled.
-pub async fn spawn<T, F>(future: F) -> Result<T>
+pub fn spawn<T, F>(future: F) -> impl Future<Output = Result<T>> + Send
 where
     T: Send + 'static,
     F: Future<Output = Result<T>> + Send + 'static,
 {
-    match tokio::spawn(future).await {
-        Ok(r) => r,
-        Err(e) => Err(Error::internal(format!("a copy task failed: {e}"))),
+    let handle = tokio::spawn(future);
+    async move {
+        match handle.await {
+            Ok(r) => r,
+            Err(e) => Err(Error::internal(format!("a copy task failed: {e}"))),
+        }
     }
 }
 

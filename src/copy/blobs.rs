@@ -57,17 +57,23 @@ pub(super) async fn copy_blobs(
             dry_run: options.dry_run,
             progress: progress.clone(),
         };
-        let semaphore = semaphore.clone();
+        // Take the permit before starting the task: blobs start in order (largest first), and
+        // after a SIGINT/SIGTERM no new transfer starts.
+        let permit = semaphore
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::internal("blob semaphore closed"))?;
+        if crate::runtime::interrupted().is_some() {
+            break;
+        }
         tasks.push(crate::runtime::spawn(async move {
-            let _permit = semaphore
-                .acquire_owned()
-                .await
-                .map_err(|_| Error::internal("blob semaphore closed"))?;
-            crate::runtime::check_interrupted()?;
+            let _permit = permit;
             job.run().await
         }));
     }
     let results = futures_util::future::join_all(tasks).await;
+    crate::runtime::check_interrupted()?;
     if let Some(t) = ticker {
         t.abort();
         progress.print(graph.blob_bytes(), graph.blobs.len());

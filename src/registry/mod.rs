@@ -25,7 +25,7 @@ use crate::reference::Reference;
 use auth::{Challenge, Token};
 use credentials::{Credential, CredentialSource};
 use retry::RetryPolicy;
-use transport::{Method, Request, Response, Transport};
+use transport::{Body, Method, Request, Response, Transport};
 
 /// The state of one registry host for one role.
 struct Host {
@@ -314,6 +314,8 @@ impl RegistryClient {
                 request = request.header("Authorization", a.clone());
             }
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
+            // A streamed body (a blob upload) cannot be sent twice.
+            let replayable = !matches!(request.body, Body::Stream(..));
             let response = self.transport.send(request).await?;
             if response.status != 401 {
                 return Ok(response);
@@ -356,6 +358,16 @@ impl RegistryClient {
             }
             if let Ok(mut c) = host.challenge.lock() {
                 *c = challenge;
+            }
+            if !replayable {
+                // The token stopped working during an upload: drop it, and let the caller's retry
+                // restart the whole blob transfer with a new one.
+                *host.token.lock().await = None;
+                return Err(Error::authentication(format!(
+                    "{host_name} stopped accepting the {} token during an upload",
+                    self.role
+                ))
+                .retryable(true));
             }
             reauthed = true;
             auth = self.fetch_token(host_name, &host, true).await?;
