@@ -417,7 +417,7 @@ async fn check_and_gate(
             .map(|c| Override {
                 check: c.id.clone(),
                 platform: c.platform.clone(),
-                severity: c.severity.into(),
+                severity: c.severity,
                 message: c.message.clone(),
                 reason: c.override_reason.clone().unwrap_or_default(),
             })

@@ -283,8 +283,8 @@ impl Promotion {
     /// Records an error in the current state.
     pub fn record_error(&mut self, error: &Error) {
         self.errors.push(ErrorRecord {
-            category: error.category.into(),
-            severity: error.severity.into(),
+            category: error.category,
+            severity: error.severity,
             retryable: error.retryable,
             message: error.message.clone(),
             hint: error.hint.clone(),

@@ -60,107 +60,11 @@ impl From<CheckStatus> for CheckOutcome {
     }
 }
 
-/// Severity names (mirror of `error::Severity`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SeverityName {
-    /// Immediate failure.
-    Critical,
-    /// Retried, then alerted.
-    High,
-    /// Logged; continue with a warning.
-    Medium,
-    /// Logged.
-    Low,
-}
+/// Severity as recorded in the audit: the error type itself (one definition, DESIGN.md).
+pub type SeverityName = Severity;
 
-impl From<Severity> for SeverityName {
-    fn from(s: Severity) -> Self {
-        match s {
-            Severity::Critical => Self::Critical,
-            Severity::High => Self::High,
-            Severity::Medium => Self::Medium,
-            Severity::Low => Self::Low,
-        }
-    }
-}
-
-impl SeverityName {
-    /// Upper-case name.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Critical => "CRITICAL",
-            Self::High => "HIGH",
-            Self::Medium => "MEDIUM",
-            Self::Low => "LOW",
-        }
-    }
-}
-
-/// Category names (mirror of `error::Category`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum CategoryName {
-    /// Bad input, failed check, digest mismatch.
-    Validation,
-    /// Connection problems.
-    Network,
-    /// Credentials missing or rejected.
-    Authentication,
-    /// Registry errors not about access.
-    Registry,
-    /// Docker config or credential helper problems.
-    Docker,
-    /// Credentials lacking a right.
-    Permission,
-    /// Ran out of time.
-    Timeout,
-    /// Anything else.
-    Unknown,
-}
-
-impl From<Category> for CategoryName {
-    fn from(c: Category) -> Self {
-        match c {
-            Category::Validation => Self::Validation,
-            Category::Network => Self::Network,
-            Category::Authentication => Self::Authentication,
-            Category::Registry => Self::Registry,
-            Category::Docker => Self::Docker,
-            Category::Permission => Self::Permission,
-            Category::Timeout => Self::Timeout,
-            Category::Unknown => Self::Unknown,
-        }
-    }
-}
-
-impl CategoryName {
-    /// Upper-case name.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        Category::from(self).as_str()
-    }
-}
-
-impl From<CategoryName> for Category {
-    fn from(c: CategoryName) -> Self {
-        match c {
-            CategoryName::Validation => Self::Validation,
-            CategoryName::Network => Self::Network,
-            CategoryName::Authentication => Self::Authentication,
-            CategoryName::Registry => Self::Registry,
-            CategoryName::Docker => Self::Docker,
-            CategoryName::Permission => Self::Permission,
-            CategoryName::Timeout => Self::Timeout,
-            CategoryName::Unknown => Self::Unknown,
-        }
-    }
-}
+/// Category as recorded in the audit: the error type itself.
+pub type CategoryName = Category;
 
 /// One check result.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -194,7 +98,7 @@ impl From<&CheckResult> for Check {
         Self {
             id: r.id.clone(),
             status: r.status.into(),
-            severity: r.severity.into(),
+            severity: r.severity,
             message: r.message.clone(),
             platform: r.platform.clone(),
             details: r.details.clone(),
