@@ -20,7 +20,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::digest::Digest;
-use crate::error::{Category, Error, Reason, Result};
+use crate::error::{Error, Reason, Result};
 use crate::reference::Reference;
 use auth::{Challenge, Token};
 use credentials::{Credential, CredentialSource};
@@ -603,7 +603,7 @@ fn not_found_hint(e: Error, what: &str) -> Error {
 }
 
 fn push_hint(e: Error, reference: &Reference) -> Error {
-    if e.category == Category::Permission && e.hint.is_none() {
+    if e.reason == Reason::Denied && e.hint.is_none() {
         e.hint(format!(
             "check that the destination credentials can push to {}",
             reference.name()
