@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorKind, Reason, Result};
 use crate::media::{Descriptor, is_foreign_layer, layer_compression};
 use crate::reference::Reference;
 use crate::registry::RegistryClient;
-use crate::registry::retry::{self, Budget};
+use crate::registry::retry::Budget;
 use crate::registry::transport::BodyStream;
 
 /// HEAD requests in flight at once.
@@ -347,13 +347,13 @@ async fn verify_one(
     size: u64,
 ) -> BlobState {
     // The download and its hashing are one unit under the policy; the GET inside is sent once.
-    let policy = *client.retry_policy();
-    let outcome = retry::run(&policy, &format!("verify blob {digest}"), |_| async {
-        let body = client.get_blob(reference, digest).await?;
-        let expected = digest.clone();
-        crate::runtime::spawn(hash_stream(body, expected, size)).await
-    })
-    .await;
+    let outcome = client
+        .retried(&format!("verify blob {digest}"), || async {
+            let body = client.get_blob(reference, digest).await?;
+            let expected = digest.clone();
+            crate::runtime::spawn(hash_stream(body, expected, size)).await
+        })
+        .await;
     match outcome {
         Ok(()) => BlobState::Good,
         Err(e) if e.reason == Reason::BlobUnknown => BlobState::Missing,

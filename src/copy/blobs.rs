@@ -19,7 +19,7 @@ use crate::digest::{Digest, Verifier};
 use crate::error::{Error, ErrorKind, Reason, Result};
 use crate::media::Descriptor;
 use crate::reference::Reference;
-use crate::registry::retry::{self, Budget};
+use crate::registry::retry::Budget;
 use crate::registry::transport::BodyStream;
 use crate::registry::{RegistryClient, UploadStart};
 
@@ -146,18 +146,11 @@ impl BlobJob {
         let digest = self.blob.digest.clone();
         // This loop owns the budget: the requests of one attempt are sent once (Budget::Caller),
         // a restarted upload (BLOB_UPLOAD_UNKNOWN, a token expired mid-stream) is an attempt.
-        let policy = *self.destination.retry_policy();
-        let action = retry::run(&policy, &format!("copy blob {digest}"), |attempt| {
-            if attempt > 1 {
-                self.destination
-                    .counters
-                    .retries
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-            self.attempt()
-        })
-        .await
-        .map_err(|e| e.context(format_args!("blob {digest} ({} bytes)", self.blob.size)))?;
+        let action = self
+            .destination
+            .retried(&format!("copy blob {digest}"), || self.attempt())
+            .await
+            .map_err(|e| e.context(format_args!("blob {digest} ({} bytes)", self.blob.size)))?;
         self.progress.blobs.fetch_add(1, Ordering::Relaxed);
         if action != BlobAction::Copied {
             self.progress

@@ -107,12 +107,6 @@ impl RegistryClient {
         }
     }
 
-    /// The retry policy.
-    #[must_use]
-    pub fn retry_policy(&self) -> &RetryPolicy {
-        &self.retry
-    }
-
     /// Declares that this client will need `actions` (`pull`, `pull,push`) on `repository` of
     /// `host`; one token then covers every declared scope of the host.
     pub fn add_scope(&self, host: &str, repository: &str, actions: &str) {
@@ -173,7 +167,7 @@ impl RegistryClient {
     /// # Errors
     /// When the host cannot be reached.
     pub async fn base_url(&self, host: &str) -> Result<String> {
-        let host = retry::run(&self.retry, "ping", |_| self.host(host)).await?;
+        let host = self.retried("ping", || self.host(host)).await?;
         Ok(host.base.clone())
     }
 
@@ -377,6 +371,26 @@ impl RegistryClient {
         }
     }
 
+    /// Runs `unit` under the retry policy, counting its retries: a unit is one or more requests,
+    /// each sent once ([`Budget::Caller`]), and the reading of their answers, restarted whole
+    /// after a transient failure.
+    ///
+    /// # Errors
+    /// The last error, once it is permanent or the attempts are used up (then not retryable).
+    pub async fn retried<T, F, Fut>(&self, what: &str, mut unit: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        retry::run(&self.retry, what, |attempt| {
+            if attempt > 1 {
+                self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            }
+            unit()
+        })
+        .await
+    }
+
     /// Sends with authentication and retries; `expect` lists the statuses that are success.
     async fn execute(
         &self,
@@ -408,15 +422,7 @@ impl RegistryClient {
         };
         match budget {
             Budget::Caller => once().await,
-            Budget::Own => {
-                retry::run(&self.retry, what, |attempt| {
-                    if attempt > 1 {
-                        self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                    }
-                    once()
-                })
-                .await
-            }
+            Budget::Own => self.retried(what, once).await,
         }
     }
 
@@ -519,8 +525,7 @@ impl RegistryClient {
         let build =
             move |base: &str| Request::new(Method::GET, format!("{base}/v2/{repo}/blobs/{d}"));
         let what = format!("GET blob {digest} from {}", reference.name());
-        let policy = self.retry;
-        retry::run(&policy, &what, |_| async {
+        self.retried(&what, || async {
             let response = self
                 .execute_with(Budget::Caller, reference.api_host(), &what, &[200], &build)
                 .await?;
@@ -546,18 +551,28 @@ impl RegistryClient {
         let repo = reference.repository().to_owned();
         let build =
             move |base: &str| Request::new(Method::GET, format!("{base}/v2/{repo}/tags/list"));
-        let response = self
-            .execute(
-                reference.api_host(),
-                &format!("list tags of {}", reference.name()),
-                &[200, 404],
-                &build,
-            )
+        // The GET and the reading of its body are one unit under the policy.
+        let what = format!("list tags of {}", reference.name());
+        let body = self
+            .retried(&what, || async {
+                let response = self
+                    .execute_with(
+                        Budget::Caller,
+                        reference.api_host(),
+                        &what,
+                        &[200, 404],
+                        &build,
+                    )
+                    .await?;
+                if response.status == 404 {
+                    return Ok(None);
+                }
+                response.bytes_limited(16 << 20).await.map(Some)
+            })
             .await?;
-        if response.status == 404 {
+        let Some(body) = body else {
             return Ok(Vec::new());
-        }
-        let body = response.bytes_limited(16 << 20).await?;
+        };
         let tags: Tags = serde_json::from_slice(&body).map_err(|e| {
             Error::registry(format!(
                 "tags/list of {} is not valid JSON: {e}",
