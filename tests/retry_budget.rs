@@ -251,3 +251,32 @@ async fn copy_attempts_a_failing_upload_exactly_n_times(#[case] fault: Fault) {
     }
     assert_eq!(posts, blobs.len() * attempts as usize);
 }
+
+/// A manifest whose body is cut short forever: the GET and the reading of its body are one unit,
+/// attempted N times (the cut is retried, and not N × N times).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_reads_a_truncated_manifest_exactly_n_times() {
+    let attempts = 3;
+    let r = tokio::task::spawn_blocking(registries).await.unwrap();
+    let src = FaultProxy::start(
+        &r.staging,
+        vec![
+            Rule::new("/manifests/", Fault::Truncate { after_bytes: 100 })
+                .method(Method::GET)
+                .times(FOREVER),
+        ],
+    )
+    .await;
+    let dst = FaultProxy::start(&r.production, vec![]).await;
+    let mut args = vec![
+        "copy".to_owned(),
+        format!("{}/app/small:1.0", src.addr()),
+        format!("{}/{}:1.0", dst.addr(), unique("budget-manifest")),
+    ];
+    args.extend(retry_flags(attempts));
+    let out = run(args).await;
+    let n = src.count("GET", "/manifests/");
+    eprintln!("copy --retry-attempts {attempts}, manifest body cut: {n} manifest GETs");
+    assert_exhausted(&out, attempts);
+    assert_eq!(n, attempts as usize);
+}
