@@ -529,10 +529,17 @@ async fn copy_with_retries(
         }
         std::future::pending::<()>().await;
     };
-    match select(Box::pin(copy), Box::pin(watch)).await {
+    let result = match select(Box::pin(copy), Box::pin(watch)).await {
         Either::Left((result, _)) => result,
         Either::Right(((), _)) => Err(Error::internal("the retry watcher ended")),
+    };
+    // A retry in the watcher's last 50 ms is recorded too.
+    if retries(source, destination) > baseline
+        && rec.with(|r| r.state()) != State::PromotionRetrying
+    {
+        rec.enter(State::PromotionRetrying);
     }
+    result
 }
 
 fn retries(source: &RegistryClient, destination: &RegistryClient) -> u64 {
