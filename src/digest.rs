@@ -232,7 +232,7 @@ impl Verifier {
         if let Some(size) = self.expected_size
             && self.seen > size
         {
-            return Err(Error::verification(format!(
+            return Err(Error::size_mismatch(format!(
                 "blob {} is longer than its declared size {size} (at least {} bytes received)",
                 self.expected, self.seen
             ))

@@ -1,27 +1,12 @@
-//! The binary: parse arguments, run the command, map the outcome to an exit code (DESIGN.md, Exit
-//! codes). `anyhow` lives only here.
+//! The binary: parse arguments, run the command, exit with the error's own exit code
+//! ([`image_promote::error::Error::exit_code`]; `docs/architecture.md`, Exit codes).
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser as _;
 use image_promote::cli::{Cli, Command};
-use image_promote::error::{Error, ErrorKind};
-
-fn exit_code(e: &Error) -> u8 {
-    match e.kind {
-        ErrorKind::Input => 2,
-        ErrorKind::Refused => 3,
-        ErrorKind::Registry => 4,
-        ErrorKind::Access => 5,
-        ErrorKind::Verification => 6,
-        ErrorKind::Interrupted => match image_promote::runtime::interrupted() {
-            Some(signal) => u8::try_from(128 + signal).unwrap_or(130),
-            None => 130,
-        },
-        ErrorKind::Internal => 1,
-    }
-}
+use image_promote::error::ErrorKind;
 
 fn init_tracing(verbose: u8) {
     let default = match verbose {
@@ -54,7 +39,7 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(exit_code(&e));
+            return ExitCode::from(e.exit_code());
         }
     };
     let cli = Cli::parse_from(args);
@@ -93,7 +78,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(exit_code(&e))
+            ExitCode::from(e.exit_code())
         }
     }
 }

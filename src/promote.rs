@@ -16,18 +16,15 @@ use crate::copy::{
     resolve_graph,
 };
 use crate::digest::Digest;
-use crate::error::{Error, ErrorKind, Result, Severity};
+use crate::error::{Error, Result};
 use crate::policy::{GateDecision, Policy, gate};
 use crate::reference::Reference;
+use crate::registry::retry::Budget;
 use crate::registry::{RegistryClient, UploadStart};
 use crate::report::record::{
     Check, Condition, ConditionStatus, CopySummary, Decision, Gate, Image, Override, Promotion,
     State, Status, millis_since,
 };
-
-/// Passes over the whole graph when a pass fails with a retryable error (each request already
-/// has its own retries; a second pass resumes: finished blobs are skipped).
-pub const MAX_COPY_PASSES: u32 = 2;
 
 /// What to promote, parsed and validated.
 #[derive(Debug, Clone)]
@@ -194,7 +191,7 @@ async fn stages(
     let t = Instant::now();
     let report = copy_with_retries(&graph, dst, &options, &source, &destination, rec).await;
     rec.with(|r| r.timings.copy_ms = Some(millis_since(t)));
-    let (report, passes) = match report {
+    let report = match report {
         Ok(r) => r,
         Err(e) => {
             rec.enter(State::PromotionFailed);
@@ -213,7 +210,7 @@ async fn stages(
             graph.root.digest
         )));
     }
-    record_copy(rec, &report, passes);
+    record_copy(rec, &report, 1);
     rec.enter(State::PromotionSucceeded);
     Ok(if report.no_op {
         Status::NoOp
@@ -308,16 +305,19 @@ async fn validate_conditions(
         let started = check!(
             "destination-push",
             t,
-            destination.start_upload(dst, None).await.map_err(|e| {
-                if e.hint.is_none() {
-                    e.hint(format!(
-                        "check that the destination credentials can push to {}",
-                        dst.name()
-                    ))
-                } else {
-                    e
-                }
-            })
+            destination
+                .start_upload(dst, None, Budget::Own)
+                .await
+                .map_err(|e| {
+                    if e.hint.is_none() {
+                        e.hint(format!(
+                            "check that the destination credentials can push to {}",
+                            dst.name()
+                        ))
+                    } else {
+                        e
+                    }
+                })
         );
         if let UploadStart::Session(session) = started {
             destination.cancel_upload(dst, &session).await;
@@ -495,8 +495,13 @@ async fn check_and_gate(
     }
 }
 
-/// Copies with the engine's per-request retries, watching them to record `promotion-retrying`,
-/// and runs another pass over the graph after a retryable failure (finished blobs are skipped).
+/// Copies with the engine's retries, watching them to record `promotion-retrying`.
+///
+/// One pass over the graph, never a second: every request and every blob transfer already
+/// spends its whole attempt budget inside the copy, and what fails past it is exhausted (not
+/// retryable). A second pass could only send the failed requests again, N more times each,
+/// which is the retry storm `--retry-attempts` forbids; re-running the command resumes instead
+/// (finished blobs are skipped).
 async fn copy_with_retries(
     graph: &ImageGraph,
     dst: &Reference,
@@ -504,48 +509,37 @@ async fn copy_with_retries(
     source: &Arc<RegistryClient>,
     destination: &Arc<RegistryClient>,
     rec: &Recorder<'_>,
-) -> Result<(CopyReport, u32)> {
-    let mut pass = 1;
-    loop {
-        let baseline = retries(source, destination);
-        let copy = copy_graph(
-            source.clone(),
-            destination.clone(),
-            graph,
-            dst,
-            options,
-            rec.with(|r| r.timings.resolve_ms.unwrap_or_default()),
-        );
-        let watch = async {
-            loop {
-                crate::runtime::sleep(Duration::from_millis(50)).await;
-                if retries(source, destination) > baseline {
-                    rec.enter(State::PromotionRetrying);
-                    break;
-                }
+) -> Result<CopyReport> {
+    let baseline = retries(source, destination);
+    let copy = copy_graph(
+        source.clone(),
+        destination.clone(),
+        graph,
+        dst,
+        options,
+        rec.with(|r| r.timings.resolve_ms.unwrap_or_default()),
+    );
+    let watch = async {
+        loop {
+            crate::runtime::sleep(Duration::from_millis(50)).await;
+            if retries(source, destination) > baseline {
+                rec.enter(State::PromotionRetrying);
+                break;
             }
-            std::future::pending::<()>().await;
-        };
-        let result = match select(Box::pin(copy), Box::pin(watch)).await {
-            Either::Left((result, _)) => result,
-            Either::Right(((), _)) => Err(Error::internal("the retry watcher ended")),
-        };
-        match result {
-            Ok(report) => return Ok((report, pass)),
-            Err(e) if e.retryable && pass < MAX_COPY_PASSES && e.kind != ErrorKind::Interrupted => {
-                let mut logged = e.clone().context(format_args!(
-                    "copy pass {pass} failed; resuming with another pass"
-                ));
-                logged.severity = Severity::Medium;
-                rec.error(&logged);
-                if rec.with(|r| r.state()) != State::PromotionRetrying {
-                    rec.enter(State::PromotionRetrying);
-                }
-                pass += 1;
-            }
-            Err(e) => return Err(e),
         }
+        std::future::pending::<()>().await;
+    };
+    let result = match select(Box::pin(copy), Box::pin(watch)).await {
+        Either::Left((result, _)) => result,
+        Either::Right(((), _)) => Err(Error::internal("the retry watcher ended")),
+    };
+    // A retry in the watcher's last 50 ms is recorded too.
+    if retries(source, destination) > baseline
+        && rec.with(|r| r.state()) != State::PromotionRetrying
+    {
+        rec.enter(State::PromotionRetrying);
     }
+    result
 }
 
 fn retries(source: &RegistryClient, destination: &RegistryClient) -> u64 {

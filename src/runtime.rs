@@ -94,9 +94,10 @@ pub fn check_interrupted() -> Result<()> {
 #[must_use]
 pub fn interrupted_error(signal: i32) -> Error {
     let name = if signal == 2 { "SIGINT" } else { "SIGTERM" };
-    Error::interrupted(format!(
-        "interrupted by {name}: no new transfer was started and no tag was written"
-    ))
+    Error::interrupted(
+        signal,
+        format!("interrupted by {name}: no new transfer was started and no tag was written"),
+    )
     .hint("re-run the same command: finished blobs are skipped and the promotion completes")
 }
 

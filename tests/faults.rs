@@ -524,6 +524,14 @@ async fn fault_matrix() {
             4,
         ),
         scenario(
+            "503 on blob GET, never heals",
+            false,
+            get.clone(),
+            big,
+            Fault::status(503),
+            4,
+        ),
+        scenario(
             "bytes corrupted in transit",
             false,
             get.clone(),
@@ -624,6 +632,9 @@ async fn fault_matrix() {
                 "{}: permanent faults are not retried ({injected})",
                 s.name
             );
+        }
+        if s.name.contains("never heals") {
+            assert_eq!(injected, 5, "{}: one budget of 5 attempts in all", s.name);
         }
         let attempts = if s.name.starts_with("403") {
             format!("{attempts} (1 per blob, in parallel)")

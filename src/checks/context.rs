@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::copy::ImageGraph;
 use crate::digest::Digest;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Reason, Result};
 use crate::media::{
     DOCKER_CONFIG, Descriptor, ImageConfig, Manifest, ManifestView, OCI_CONFIG, Platform,
 };
@@ -294,7 +294,7 @@ async fn read_config(
             Ok(c) => Ok((Some(c), None)),
             Err(e) => Ok((None, Some(ConfigProblem::Invalid(e.message)))),
         },
-        Err(e) if e.status == Some(404) => Ok((
+        Err(e) if e.reason == Reason::BlobUnknown => Ok((
             None,
             Some(ConfigProblem::Missing(format!(
                 "config blob {} is missing from the registry",

@@ -11,11 +11,12 @@ use futures_util::{StreamExt as _, stream};
 
 use super::{CheckEnv, CheckResult, ConfigProblem, ImageInfo, ImageKind, Outcome};
 use crate::digest::{Digest, Verifier};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Reason, Result};
 use crate::media::{Descriptor, is_foreign_layer, layer_compression};
 use crate::reference::Reference;
+use crate::registry::RegistryClient;
+use crate::registry::retry::Budget;
 use crate::registry::transport::BodyStream;
-use crate::registry::{RegistryClient, retry};
 
 /// HEAD requests in flight at once.
 const HEAD_CONCURRENCY: usize = 8;
@@ -278,7 +279,7 @@ async fn head_all(
     let owned: Vec<(Digest, u64)> = wanted.iter().map(|(d, s)| (d.clone(), *s)).collect();
     stream::iter(owned)
         .map(|(digest, size)| async move {
-            let state = match client.head_blob(reference, &digest).await {
+            let state = match client.head_blob(reference, &digest, Budget::Own).await {
                 Ok(None) => BlobState::Missing,
                 Ok(Some(info)) if info.size == size => BlobState::Good,
                 Ok(Some(info)) => BlobState::WrongSize(info.size),
@@ -345,16 +346,17 @@ async fn verify_one(
     digest: &Digest,
     size: u64,
 ) -> BlobState {
-    let policy = *client.retry_policy();
-    let outcome = retry::run(&policy, &format!("verify blob {digest}"), |_| async {
-        let body = client.get_blob(reference, digest).await?;
-        let expected = digest.clone();
-        crate::runtime::spawn(hash_stream(body, expected, size)).await
-    })
-    .await;
+    // The download and its hashing are one unit under the policy; the GET inside is sent once.
+    let outcome = client
+        .retried(&format!("verify blob {digest}"), || async {
+            let body = client.get_blob(reference, digest).await?;
+            let expected = digest.clone();
+            crate::runtime::spawn(hash_stream(body, expected, size)).await
+        })
+        .await;
     match outcome {
         Ok(()) => BlobState::Good,
-        Err(e) if e.status == Some(404) => BlobState::Missing,
+        Err(e) if e.reason == Reason::BlobUnknown => BlobState::Missing,
         Err(e) if e.kind == ErrorKind::Verification => BlobState::Corrupt(e.message),
         Err(e) => BlobState::Unknown(e),
     }

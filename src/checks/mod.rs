@@ -385,8 +385,8 @@ pub fn request_failure(results: &[CheckResult]) -> Option<Error> {
         Category::Authentication => Error::authentication(message),
         Category::Permission => Error::permission(message),
         Category::Docker => Error::docker(message),
-        Category::Timeout => Error::timeout(message).retryable(false),
-        Category::Network => Error::network(message).retryable(false),
+        Category::Timeout => Error::timeout(message),
+        Category::Network => Error::network(message),
         Category::Registry | Category::Validation | Category::Unknown => Error::registry(message),
     })
 }

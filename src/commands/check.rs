@@ -239,7 +239,7 @@ pub async fn run(args: CheckArgs) -> Result<()> {
                 run_checks(&source, &ctx, &policy, args.checks.deep).await,
             )
         }
-        Err(e) if e.status == Some(404) => (
+        Err(e) if e.reason == crate::error::Reason::ManifestUnknown => (
             None,
             crate::checks::exists::unresolved(&reference, &e, &policy),
         ),

@@ -1,6 +1,9 @@
 //! Blob transfers of the Copy stage: each blob is skipped (HEAD), mounted, or streamed GET→PUT
-//! through a [`VerifyingStream`] that hashes and counts it, in parallel under a semaphore, with one
-//! retry policy per blob. Input: the graph's blobs; output: one [`BlobRecord`] per blob.
+//! through a [`VerifyingStream`] that hashes and counts it, in parallel under a semaphore. The
+//! transfer of a blob owns its attempt budget: each attempt (HEAD, POST, GET→PUT) sends every
+//! request once, and a failed attempt restarts the whole transfer, so no request of it is sent
+//! more than `--retry-attempts` times. Input: the graph's blobs; output: one [`BlobRecord`] per
+//! blob.
 
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -13,11 +16,12 @@ use futures_util::Stream;
 
 use super::{BlobAction, BlobRecord, CopyOptions, ImageGraph, millis};
 use crate::digest::{Digest, Verifier};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Reason, Result};
 use crate::media::Descriptor;
 use crate::reference::Reference;
+use crate::registry::retry::Budget;
 use crate::registry::transport::BodyStream;
-use crate::registry::{RegistryClient, UploadStart, retry};
+use crate::registry::{RegistryClient, UploadStart};
 
 pub(super) async fn copy_blobs(
     source: &Arc<RegistryClient>,
@@ -140,18 +144,13 @@ impl BlobJob {
     async fn run(self) -> Result<BlobRecord> {
         let started = Instant::now();
         let digest = self.blob.digest.clone();
-        let policy = *self.destination.retry_policy();
-        let action = retry::run(&policy, &format!("copy blob {digest}"), |attempt| {
-            if attempt > 1 {
-                self.destination
-                    .counters
-                    .retries
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-            self.attempt()
-        })
-        .await
-        .map_err(|e| e.context(format_args!("blob {digest} ({} bytes)", self.blob.size)))?;
+        // This loop owns the budget: the requests of one attempt are sent once (Budget::Caller),
+        // a restarted upload (BLOB_UPLOAD_UNKNOWN, a token expired mid-stream) is an attempt.
+        let action = self
+            .destination
+            .retried(&format!("copy blob {digest}"), || self.attempt())
+            .await
+            .map_err(|e| e.context(format_args!("blob {digest} ({} bytes)", self.blob.size)))?;
         self.progress.blobs.fetch_add(1, Ordering::Relaxed);
         if action != BlobAction::Copied {
             self.progress
@@ -171,12 +170,12 @@ impl BlobJob {
     async fn confirm(&self) -> Result<bool> {
         match self
             .destination
-            .head_blob(&self.dst, &self.blob.digest)
+            .head_blob(&self.dst, &self.blob.digest, Budget::Caller)
             .await?
         {
             None => Ok(false),
             Some(info) if info.size == self.blob.size => Ok(true),
-            Some(info) => Err(Error::verification(format!(
+            Some(info) => Err(Error::size_mismatch(format!(
                 "{}: blob {} is {} bytes at the destination, {} in the manifest",
                 self.dst.name(),
                 self.blob.digest,
@@ -201,7 +200,11 @@ impl BlobJob {
             self.dst.repository()
         };
         let mount = (self.mount || !self.probe_first).then_some((&self.blob.digest, from));
-        let session = match self.destination.start_upload(&self.dst, mount).await? {
+        let session = match self
+            .destination
+            .start_upload(&self.dst, mount, Budget::Caller)
+            .await?
+        {
             UploadStart::Mounted => {
                 if self.confirm().await? {
                     return Ok(if self.mount {
@@ -210,12 +213,14 @@ impl BlobJob {
                         BlobAction::Skipped
                     });
                 }
-                return Err(Error::registry(format!(
-                    "{}: blob {} reported mounted but HEAD does not find it",
-                    self.dst.name(),
-                    self.blob.digest
-                ))
-                .retryable(true));
+                return Err(Error::new(
+                    Reason::ServerError,
+                    format!(
+                        "{}: blob {} reported mounted but HEAD does not find it",
+                        self.dst.name(),
+                        self.blob.digest
+                    ),
+                ));
             }
             UploadStart::Session(url) => url,
         };

@@ -2,10 +2,11 @@
 //! `Docker-Content-Digest` and the reference), HEAD by tag or digest, and PUT the same bytes with
 //! the same media type. Input: a reference; output: a [`Manifest`] or its digest.
 
+use super::retry::Budget;
 use super::transport::{Body, Method, Request};
 use super::{RegistryClient, not_found_hint, push_hint};
 use crate::digest::Digest;
-use crate::error::{Category, Error, Result};
+use crate::error::{Error, Reason, Result};
 use crate::media::{MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, Manifest};
 use crate::reference::Reference;
 
@@ -32,27 +33,30 @@ impl RegistryClient {
             Request::new(Method::GET, format!("{base}/v2/{repo}/manifests/{tod}"))
                 .header("Accept", MANIFEST_ACCEPT)
         };
-        let response = self
-            .execute(
-                reference.api_host(),
-                &format!("GET manifest {what}"),
-                &[200],
-                &build,
-            )
+        // The GET and the reading of its body are one unit under the policy (a body cut short
+        // restarts it); the GET inside is sent once per attempt.
+        let get = format!("GET manifest {what}");
+        let (content_type, header_digest, bytes) = self
+            .retried(&get, || async {
+                let response = self
+                    .execute_with(Budget::Caller, reference.api_host(), &get, &[200], &build)
+                    .await?;
+                let content_type = response.header("content-type").map(str::to_owned);
+                let header_digest = response.header("docker-content-digest").map(str::to_owned);
+                let bytes = response
+                    .bytes_limited(MAX_MANIFEST_BYTES)
+                    .await
+                    .map_err(|e| {
+                        if e.reason == Reason::InvalidInput {
+                            e.hint("manifests over 4 MiB are refused")
+                        } else {
+                            e
+                        }
+                    })?;
+                Ok((content_type, header_digest, bytes))
+            })
             .await
             .map_err(|e| not_found_hint(e, &what))?;
-        let content_type = response.header("content-type").map(str::to_owned);
-        let header_digest = response.header("docker-content-digest").map(str::to_owned);
-        let bytes = response
-            .bytes_limited(MAX_MANIFEST_BYTES)
-            .await
-            .map_err(|e| {
-                if e.category == Category::Validation {
-                    e.hint("manifests over 4 MiB are refused")
-                } else {
-                    e
-                }
-            })?;
         let manifest = Manifest::parse(&what, bytes, content_type.as_deref())?;
         if let Ok(expected) = Digest::parse(tag_or_digest) {
             let actual = expected.same_algorithm_of(&manifest.bytes);

@@ -20,11 +20,11 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::digest::Digest;
-use crate::error::{Category, Error, Result};
+use crate::error::{Error, Reason, Result};
 use crate::reference::Reference;
 use auth::{Challenge, Token};
 use credentials::{Credential, CredentialSource};
-use retry::RetryPolicy;
+use retry::{Budget, RetryPolicy};
 use transport::{Body, Method, Request, Response, Transport};
 
 /// The state of one registry host for one role.
@@ -107,12 +107,6 @@ impl RegistryClient {
         }
     }
 
-    /// The retry policy.
-    #[must_use]
-    pub fn retry_policy(&self) -> &RetryPolicy {
-        &self.retry
-    }
-
     /// Declares that this client will need `actions` (`pull`, `pull,push`) on `repository` of
     /// `host`; one token then covers every declared scope of the host.
     pub fn add_scope(&self, host: &str, repository: &str, actions: &str) {
@@ -142,14 +136,13 @@ impl RegistryClient {
         }
         let credential = self.credentials.lookup(host).await?;
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let (base, probe) = retry::run(&self.retry, "ping", |_| self.transport.resolve_base(host))
-            .await
-            .map_err(|e| {
-                e.context(format_args!(
-                    "cannot reach the {} registry {host}",
-                    self.role
-                ))
-            })?;
+        // One attempt: every caller is inside a retry loop (its own request's, or its unit's).
+        let (base, probe) = self.transport.resolve_base(host).await.map_err(|e| {
+            e.context(format_args!(
+                "cannot reach the {} registry {host}",
+                self.role
+            ))
+        })?;
         let challenge = match probe
             .as_ref()
             .filter(|r| r.status == 401)
@@ -174,7 +167,8 @@ impl RegistryClient {
     /// # Errors
     /// When the host cannot be reached.
     pub async fn base_url(&self, host: &str) -> Result<String> {
-        Ok(self.host(host).await?.base.clone())
+        let host = self.retried("ping", || self.host(host)).await?;
+        Ok(host.base.clone())
     }
 
     async fn fetch_token(
@@ -270,6 +264,7 @@ impl RegistryClient {
             return Err(retry::classify_status(
                 status,
                 None,
+                retry::Route::Other,
                 format!(
                     "token request to {} failed with HTTP {status}",
                     transport::redact_url(&realm)
@@ -363,15 +358,37 @@ impl RegistryClient {
                 // The token stopped working during an upload: drop it, and let the caller's retry
                 // restart the whole blob transfer with a new one.
                 *host.token.lock().await = None;
-                return Err(Error::authentication(format!(
-                    "{host_name} stopped accepting the {} token during an upload",
-                    self.role
-                ))
-                .retryable(true));
+                return Err(Error::new(
+                    Reason::TokenExpired,
+                    format!(
+                        "{host_name} stopped accepting the {} token during an upload",
+                        self.role
+                    ),
+                ));
             }
             reauthed = true;
             auth = self.fetch_token(host_name, &host, true).await?;
         }
+    }
+
+    /// Runs `unit` under the retry policy, counting its retries: a unit is one or more requests,
+    /// each sent once ([`Budget::Caller`]), and the reading of their answers, restarted whole
+    /// after a transient failure.
+    ///
+    /// # Errors
+    /// The last error, once it is permanent or the attempts are used up (then not retryable).
+    pub async fn retried<T, F, Fut>(&self, what: &str, mut unit: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        retry::run(&self.retry, what, |attempt| {
+            if attempt > 1 {
+                self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            }
+            unit()
+        })
+        .await
     }
 
     /// Sends with authentication and retries; `expect` lists the statuses that are success.
@@ -382,20 +399,35 @@ impl RegistryClient {
         expect: &[u16],
         build: &(dyn Fn(&str) -> Request + Sync),
     ) -> Result<Response> {
-        retry::run(&self.retry, what, |attempt| async move {
-            if attempt > 1 {
-                self.counters.retries.fetch_add(1, Ordering::Relaxed);
-            }
+        self.execute_with(Budget::Own, host, what, expect, build)
+            .await
+    }
+
+    /// [`Self::execute`] under `budget`: retried here ([`Budget::Own`]) or sent once, the
+    /// caller's loop owning the attempts ([`Budget::Caller`]).
+    async fn execute_with(
+        &self,
+        budget: Budget,
+        host: &str,
+        what: &str,
+        expect: &[u16],
+        build: &(dyn Fn(&str) -> Request + Sync),
+    ) -> Result<Response> {
+        let once = || async {
             let response = self.send_authed(host, build).await?;
             if expect.contains(&response.status.as_u16()) {
                 return Ok(response);
             }
             Err(error_from_response(response, what).await)
-        })
-        .await
+        };
+        match budget {
+            Budget::Caller => once().await,
+            Budget::Own => self.retried(what, once).await,
+        }
     }
 
-    /// HEADs a blob: `None` if absent; checks `Docker-Content-Digest` when sent.
+    /// HEADs a blob: `None` if absent; checks `Docker-Content-Digest` when sent. Retried under
+    /// the policy, or sent once within a blob transfer ([`Budget`]).
     ///
     /// # Errors
     /// Registry errors other than 404; a VALIDATION error when the registry names another digest.
@@ -403,13 +435,15 @@ impl RegistryClient {
         &self,
         reference: &Reference,
         digest: &Digest,
+        budget: Budget,
     ) -> Result<Option<BlobInfo>> {
         let repo = reference.repository().to_owned();
         let d = digest.to_string();
         let build =
             move |base: &str| Request::new(Method::HEAD, format!("{base}/v2/{repo}/blobs/{d}"));
         let response = self
-            .execute(
+            .execute_with(
+                budget,
                 reference.api_host(),
                 &format!("HEAD blob {digest}"),
                 &[200, 404],
@@ -440,7 +474,9 @@ impl RegistryClient {
         Ok(Some(BlobInfo { size }))
     }
 
-    /// GETs a blob as a stream (not verified here: the caller wraps it in a verifier).
+    /// GETs a blob as a stream (not verified here: the caller wraps it in a verifier). Sent once:
+    /// a body can fail midway, so only the caller's loop (a blob transfer, a verified download)
+    /// can retry, by restarting its whole unit.
     ///
     /// # Errors
     /// Registry errors (404 BLOB_UNKNOWN, …).
@@ -454,10 +490,10 @@ impl RegistryClient {
         let build =
             move |base: &str| Request::new(Method::GET, format!("{base}/v2/{repo}/blobs/{d}"));
         let response = self
-            .execute(reference.api_host(), &format!("GET blob {digest} from {}", reference.name()), &[200], &build)
+            .execute_with(Budget::Caller, reference.api_host(), &format!("GET blob {digest} from {}", reference.name()), &[200], &build)
             .await
             .map_err(|e| {
-                if e.status == Some(404) {
+                if e.reason == Reason::BlobUnknown {
                     e.hint(format!("the source registry lost blob {digest}: the image in {} is broken; rebuild and push it", reference.name()))
                 } else {
                     e
@@ -466,7 +502,9 @@ impl RegistryClient {
         Ok(response.stream())
     }
 
-    /// GETs a small blob (a config) into memory and verifies it.
+    /// GETs a small blob (a config) into memory and verifies it: the GET and the verification
+    /// are one unit under the policy (a short body restarts it), the GET itself sent once per
+    /// attempt.
     ///
     /// # Errors
     /// Registry errors; VALIDATION errors for wrong bytes.
@@ -487,10 +525,9 @@ impl RegistryClient {
         let build =
             move |base: &str| Request::new(Method::GET, format!("{base}/v2/{repo}/blobs/{d}"));
         let what = format!("GET blob {digest} from {}", reference.name());
-        let policy = self.retry;
-        retry::run(&policy, &what, |_| async {
+        self.retried(&what, || async {
             let response = self
-                .execute(reference.api_host(), &what, &[200], &build)
+                .execute_with(Budget::Caller, reference.api_host(), &what, &[200], &build)
                 .await?;
             let bytes = response.bytes_limited(limit).await?;
             let mut v = crate::digest::Verifier::new(digest, Some(size));
@@ -514,18 +551,28 @@ impl RegistryClient {
         let repo = reference.repository().to_owned();
         let build =
             move |base: &str| Request::new(Method::GET, format!("{base}/v2/{repo}/tags/list"));
-        let response = self
-            .execute(
-                reference.api_host(),
-                &format!("list tags of {}", reference.name()),
-                &[200, 404],
-                &build,
-            )
+        // The GET and the reading of its body are one unit under the policy.
+        let what = format!("list tags of {}", reference.name());
+        let body = self
+            .retried(&what, || async {
+                let response = self
+                    .execute_with(
+                        Budget::Caller,
+                        reference.api_host(),
+                        &what,
+                        &[200, 404],
+                        &build,
+                    )
+                    .await?;
+                if response.status == 404 {
+                    return Ok(None);
+                }
+                response.bytes_limited(16 << 20).await.map(Some)
+            })
             .await?;
-        if response.status == 404 {
+        let Some(body) = body else {
             return Ok(Vec::new());
-        }
-        let body = response.bytes_limited(16 << 20).await?;
+        };
         let tags: Tags = serde_json::from_slice(&body).map_err(|e| {
             Error::registry(format!(
                 "tags/list of {} is not valid JSON: {e}",
@@ -561,7 +608,7 @@ pub fn same_origin(url: &str, base: &str) -> bool {
 }
 
 fn not_found_hint(e: Error, what: &str) -> Error {
-    if e.status == Some(404) {
+    if e.reason == Reason::ManifestUnknown {
         e.hint(format!(
             "check that {what} exists and that the reference is spelled right"
         ))
@@ -571,7 +618,7 @@ fn not_found_hint(e: Error, what: &str) -> Error {
 }
 
 fn push_hint(e: Error, reference: &Reference) -> Error {
-    if e.category == Category::Permission && e.hint.is_none() {
+    if e.reason == Reason::Denied && e.hint.is_none() {
         e.hint(format!(
             "check that the destination credentials can push to {}",
             reference.name()
@@ -584,6 +631,7 @@ fn push_hint(e: Error, reference: &Reference) -> Error {
 /// Turns an unexpected response into a classified error, keeping the registry's OCI error code.
 async fn error_from_response(response: Response, what: &str) -> Error {
     let status = response.status.as_u16();
+    let response_url = response.url.clone();
     let retry_after = response
         .header("retry-after")
         .and_then(retry::parse_retry_after);
@@ -601,6 +649,7 @@ async fn error_from_response(response: Response, what: &str) -> Error {
     let mut error = retry::classify_status(
         status,
         code.as_deref(),
+        retry::Route::of(&response_url),
         format!("{what}: HTTP {status}{detail}"),
     );
     error.retry_after = retry_after;

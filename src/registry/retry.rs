@@ -1,10 +1,14 @@
-//! The one retry policy (DESIGN.md, invariant 5): exponential backoff with jitter, `Retry-After`
-//! honored up to the maximum delay, and the single place that decides which failures are
-//! transient. Every request goes through [`RetryPolicy`], uploads included.
+//! The one retry policy (`docs/architecture.md`, invariants): exponential backoff with jitter,
+//! `Retry-After` honored up to the maximum delay, and the single place that turns HTTP statuses
+//! into typed reasons. One attempt budget per request: `--retry-attempts N` means no request and
+//! no blob transfer is sent more than N times in the whole process. A request retries itself
+//! ([`Budget::Own`]) unless it is one step of a unit whose loop owns the budget
+//! ([`Budget::Caller`]: a blob transfer, a verified download), and an exhausted error is not
+//! retryable, so loops never multiply.
 
 use std::time::{Duration, SystemTime};
 
-use crate::error::{Category, Error, ErrorKind, Result};
+use crate::error::{Error, Reason, Result};
 
 /// How many times to try and how long to wait between tries.
 #[derive(Debug, Clone, Copy)]
@@ -50,32 +54,48 @@ impl RetryPolicy {
         half + half.mul_f64(fastrand::f64())
     }
 
-    /// Decides after attempt number `attempt` (1-based) failed with `error`.
+    /// Decides after attempt number `attempt` (1-based) failed with `error`. A permanent error
+    /// fails as it is; a transient one past the budget fails as [`Error::exhausted`], which is
+    /// not retryable, so an outer loop never multiplies the attempts.
     #[must_use]
     pub fn decide(&self, attempt: u32, error: Error) -> Decision {
-        if !error.retryable || attempt >= self.attempts {
-            return Decision::Fail(if error.retryable && attempt > 1 {
-                error.context(format_args!("gave up after {attempt} attempts"))
-            } else {
-                error
-            });
+        if !error.retryable {
+            return Decision::Fail(error);
+        }
+        if attempt >= self.attempts {
+            return Decision::Fail(Error::exhausted(attempt, error));
         }
         if let Some(asked) = error.retry_after {
             if asked > self.max_delay {
                 let secs = asked.as_secs();
-                return Decision::Fail(
-                    error
-                        .retryable(false)
-                        .context(format_args!("the registry asked to wait {secs} s (Retry-After)"))
-                        .hint(format!(
-                            "the registry is rate limiting; retry later, or raise retry-max-delay to at least {secs}s"
-                        )),
-                );
+                let mut e = Error::new(
+                    Reason::RetryAfterTooLong,
+                    format!(
+                        "the registry asked to wait {secs} s (Retry-After): {}",
+                        error.message
+                    ),
+                )
+                .hint(format!(
+                    "the registry is rate limiting; retry later, or raise retry-max-delay to at least {secs}s"
+                ));
+                e.status = error.status;
+                e.registry_code = error.registry_code;
+                return Decision::Fail(e);
             }
             return Decision::RetryAfter(asked.max(self.backoff(attempt + 1) / 4));
         }
         Decision::RetryAfter(self.backoff(attempt + 1))
     }
+}
+
+/// Who spends the attempt budget (`--retry-attempts`) of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// The request retries itself under the client's policy.
+    Own,
+    /// The request is sent once: it is one step of a larger unit (a blob transfer, a verified
+    /// download) whose own loop owns the budget and restarts the whole unit.
+    Caller,
 }
 
 /// Whether an HTTP status is transient.
@@ -98,27 +118,63 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     )
 }
 
-/// Classifies an HTTP error status into an [`Error`] with category and retryability.
+/// What a Distribution API request was about, for a 404 without an OCI error code (a HEAD has
+/// no body): the route of the request URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `/v2/<name>/manifests/<ref>` or `/v2/<name>/tags/list`.
+    Manifest,
+    /// `/v2/<name>/blobs/<digest>`.
+    Blob,
+    /// `/v2/<name>/blobs/uploads/…`.
+    Upload,
+    /// Anything else (the token service, `/v2/`).
+    Other,
+}
+
+impl Route {
+    /// The route of a request URL.
+    #[must_use]
+    pub fn of(url: &str) -> Self {
+        let path = url::Url::parse(url)
+            .map(|u| u.path().to_owned())
+            .unwrap_or_default();
+        if path.contains("/blobs/uploads") {
+            Self::Upload
+        } else if path.contains("/blobs/") {
+            Self::Blob
+        } else if path.contains("/manifests/") || path.ends_with("/tags/list") {
+            Self::Manifest
+        } else {
+            Self::Other
+        }
+    }
+}
+
+/// Classifies an HTTP error status (with the registry's OCI error code, and the route for a 404
+/// without one) into an [`Error`] with its [`Reason`].
 #[must_use]
-pub fn classify_status(status: u16, registry_code: Option<&str>, message: String) -> Error {
-    let mut error = match status {
-        401 => Error::authentication(message),
-        403 => Error::permission(message),
-        408 => Error::timeout(message),
-        429 => Error::registry(message).retryable(true),
-        s if status_is_retryable(s) => Error::registry(message).retryable(true),
-        _ => Error::registry(message),
+pub fn classify_status(
+    status: u16,
+    registry_code: Option<&str>,
+    route: Route,
+    message: String,
+) -> Error {
+    let reason = match (status, registry_code, route) {
+        (401, ..) => Reason::Unauthorized,
+        (403, ..) => Reason::Denied,
+        (408, ..) => Reason::Timeout,
+        (429, ..) => Reason::RateLimited,
+        // The registry forgot the upload session: the transfer restarts.
+        (404, Some("BLOB_UPLOAD_UNKNOWN"), _) | (404, None, Route::Upload) => Reason::UploadUnknown,
+        (404, Some("BLOB_UNKNOWN"), _) | (404, None, Route::Blob) => Reason::BlobUnknown,
+        (404, Some("MANIFEST_UNKNOWN" | "NAME_UNKNOWN"), _) | (404, None, Route::Manifest) => {
+            Reason::ManifestUnknown
+        }
+        (s, ..) if status_is_retryable(s) => Reason::ServerError,
+        _ => Reason::BadResponse,
     };
-    if status == 404 && registry_code == Some("BLOB_UPLOAD_UNKNOWN") {
-        // The registry forgot the upload session: the caller restarts that upload.
-        error = error.retryable(true);
-    }
-    if matches!(error.kind, ErrorKind::Registry)
-        && error.category == Category::Registry
-        && !error.retryable
-    {
-        error.severity = crate::error::Severity::High;
-    }
+    let mut error = Error::new(reason, message);
     error.status = Some(status);
     error.registry_code = registry_code.map(str::to_owned);
     error
@@ -152,20 +208,57 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{Category, ErrorKind};
+
+    fn policy(attempts: u32) -> RetryPolicy {
+        RetryPolicy {
+            attempts,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_secs(2),
+        }
+    }
+
+    #[rstest::rstest]
+    #[case(408, None, Route::Blob, Reason::Timeout)]
+    #[case(429, None, Route::Manifest, Reason::RateLimited)]
+    #[case(500, None, Route::Blob, Reason::ServerError)]
+    #[case(502, None, Route::Upload, Reason::ServerError)]
+    #[case(503, None, Route::Blob, Reason::ServerError)]
+    #[case(504, None, Route::Manifest, Reason::ServerError)]
+    #[case(501, None, Route::Upload, Reason::BadResponse)]
+    #[case(400, Some("MANIFEST_INVALID"), Route::Manifest, Reason::BadResponse)]
+    #[case(401, None, Route::Blob, Reason::Unauthorized)]
+    #[case(403, Some("DENIED"), Route::Upload, Reason::Denied)]
+    #[case(404, Some("BLOB_UPLOAD_UNKNOWN"), Route::Upload, Reason::UploadUnknown)]
+    #[case(404, None, Route::Upload, Reason::UploadUnknown)]
+    #[case(404, None, Route::Blob, Reason::BlobUnknown)]
+    #[case(404, Some("BLOB_UNKNOWN"), Route::Other, Reason::BlobUnknown)]
+    #[case(404, None, Route::Manifest, Reason::ManifestUnknown)]
+    #[case(404, Some("NAME_UNKNOWN"), Route::Blob, Reason::ManifestUnknown)]
+    #[case(404, None, Route::Other, Reason::BadResponse)]
+    #[case(409, None, Route::Manifest, Reason::BadResponse)]
+    fn classifies(
+        #[case] status: u16,
+        #[case] code: Option<&str>,
+        #[case] route: Route,
+        #[case] reason: Reason,
+    ) {
+        let e = classify_status(status, code, route, "x".into());
+        assert_eq!(e.reason, reason, "{status} {code:?}");
+        assert_eq!(e.retryable, reason.traits().retryable);
+        assert_eq!(e.status, Some(status));
+        assert_eq!(e.registry_code.as_deref(), code);
+    }
 
     #[test]
-    fn classifies() {
-        for s in [408, 429, 500, 502, 503, 504] {
-            assert!(classify_status(s, None, String::new()).retryable, "{s}");
-        }
-        for s in [400, 401, 403, 404, 409, 412, 501] {
-            assert!(!classify_status(s, None, String::new()).retryable, "{s}");
-        }
-        assert!(classify_status(404, Some("BLOB_UPLOAD_UNKNOWN"), String::new()).retryable);
-        assert_eq!(
-            classify_status(403, None, String::new()).category,
-            Category::Permission
-        );
+    fn routes_of_urls() {
+        let r = |p: &str| Route::of(&format!("http://127.0.0.1:5000{p}"));
+        assert_eq!(r("/v2/a/b/blobs/sha256:ab"), Route::Blob);
+        assert_eq!(r("/v2/a/blobs/uploads/u?_state=x"), Route::Upload);
+        assert_eq!(r("/v2/a/manifests/1.0"), Route::Manifest);
+        assert_eq!(r("/v2/a/tags/list"), Route::Manifest);
+        assert_eq!(r("/v2/"), Route::Other);
+        assert_eq!(Route::of("not a url"), Route::Other);
     }
 
     #[test]
@@ -200,18 +293,81 @@ mod tests {
 
     #[test]
     fn long_retry_after_fails_at_once() {
-        let p = RetryPolicy {
-            attempts: 5,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_secs(2),
-        };
-        let mut e = classify_status(429, None, "rate limited".into());
+        let p = policy(5);
+        let mut e = classify_status(429, None, Route::Manifest, "rate limited".into());
         e.retry_after = Some(Duration::from_secs(120));
         match p.decide(1, e) {
-            Decision::Fail(e) => assert!(e.hint.unwrap().contains("120s")),
+            Decision::Fail(e) => {
+                assert_eq!(e.reason, Reason::RetryAfterTooLong);
+                assert!(!e.retryable);
+                assert_eq!(e.status, Some(429));
+                assert!(e.hint.unwrap().contains("120s"));
+            }
             Decision::RetryAfter(_) => panic!("must not wait 120 s"),
         }
-        let e = classify_status(503, None, "x".into());
-        assert!(matches!(p.decide(5, e), Decision::Fail(_)));
+    }
+
+    #[test]
+    fn exhausted_is_not_retryable_and_keeps_the_cause() {
+        let p = policy(5);
+        let last = classify_status(503, None, Route::Blob, "GET blob: HTTP 503".into());
+        assert!(matches!(p.decide(4, last.clone()), Decision::RetryAfter(_)));
+        let Decision::Fail(e) = p.decide(5, last) else {
+            panic!("attempt 5 of 5 must fail");
+        };
+        assert_eq!(e.reason, Reason::RetriesExhausted);
+        assert!(
+            !e.retryable,
+            "an exhausted error is not retried by any outer loop"
+        );
+        assert_eq!(e.message, "gave up after 5 attempts: GET blob: HTTP 503");
+        assert_eq!(
+            (e.kind, e.category),
+            (ErrorKind::Registry, Category::Registry)
+        );
+        assert_eq!(e.status, Some(503));
+        assert_eq!(e.exit_code(), 4);
+        assert_eq!(e.cause().map(|c| c.reason), Some(Reason::ServerError));
+        let source = std::error::Error::source(&e).unwrap().to_string();
+        assert_eq!(source, "[REGISTRY] GET blob: HTTP 503");
+        // An outer loop gets it back unchanged: no second "gave up", no retry.
+        let Decision::Fail(again) = p.decide(1, e) else {
+            panic!("an exhausted error must not be retried");
+        };
+        assert_eq!(again.message.matches("gave up after").count(), 1);
+        // A network cause keeps its category.
+        let Decision::Fail(n) = policy(1).decide(1, Error::network("reset")) else {
+            panic!("one attempt in all");
+        };
+        assert_eq!(n.category, Category::Network);
+        assert_eq!(n.message, "gave up after 1 attempt: reset");
+    }
+
+    #[test]
+    fn permanent_errors_fail_unwrapped() {
+        let e = classify_status(403, Some("DENIED"), Route::Upload, "denied".into());
+        let Decision::Fail(e) = policy(5).decide(1, e) else {
+            panic!("403 is permanent");
+        };
+        assert_eq!(e.reason, Reason::Denied);
+        assert!(std::error::Error::source(&e).is_none());
+    }
+
+    /// Nested loops (a transfer around a request) cannot multiply: the inner loop's exhausted
+    /// error stops the outer one, so a never-healing fault is attempted N times, not N × N.
+    #[tokio::test]
+    async fn nested_runs_do_not_multiply() {
+        let p = policy(3);
+        let sent = std::sync::atomic::AtomicU32::new(0);
+        let outer: Result<()> = run(&p, "outer", |_| {
+            run(&p, "inner", |_| async {
+                sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Err(Error::network("reset"))
+            })
+        })
+        .await;
+        let e = outer.unwrap_err();
+        assert_eq!(sent.load(std::sync::atomic::Ordering::Relaxed), 3);
+        assert_eq!(e.message, "gave up after 3 attempts: reset");
     }
 }

@@ -13,7 +13,7 @@ use futures_util::{Stream, StreamExt as _, TryStreamExt as _};
 pub use reqwest::header::HeaderMap;
 pub use reqwest::{Method, StatusCode};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Reason, Result};
 
 /// A body stream.
 pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
@@ -167,8 +167,7 @@ fn map_reqwest_error(e: &reqwest::Error, url: &str) -> Error {
             .hint("the registry is slow or unreachable; it was retried — check its health or raise the timeout");
     }
     if is_certificate_error(&chain) {
-        return Error::network(format!("{url}: TLS certificate not trusted ({chain})"))
-            .retryable(false)
+        return Error::new(Reason::CertificateUntrusted, format!("{url}: TLS certificate not trusted ({chain})"))
             .hint("pass the registry's CA with --ca-cert, or (test registries only) list the host in --insecure-registries");
     }
     if e.is_redirect() {
@@ -329,7 +328,7 @@ impl Transport {
         let (base, response) = match first {
             Ok(r) => (https, r),
             Err(e) if !may_use_http => return Err(e),
-            Err(e) if is_certificate_error(&e.message) && !self.is_insecure(host) => {
+            Err(e) if e.reason == Reason::CertificateUntrusted && !self.is_insecure(host) => {
                 return Err(e.context(format_args!("{host} speaks HTTPS with a certificate that is not trusted (never downgraded to HTTP)")));
             }
             Err(https_error) => {

@@ -7,17 +7,19 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
+use super::retry::Budget;
 use super::transport::{self, Body, Method, Request, Response};
 use super::{
     Pipe as _, RegistryClient, UploadStart, error_from_response, push_hint, resolve_location,
 };
 use crate::digest::Digest;
-use crate::error::{Error, Result};
+use crate::error::{Error, Reason, Result};
 use crate::reference::Reference;
 
 impl RegistryClient {
     /// Starts an upload in `reference`'s repository, mounting `mount` (digest, from-repository)
-    /// when given. A mount the registry cannot do opens a normal session instead.
+    /// when given. A mount the registry cannot do opens a normal session instead. Retried under
+    /// the policy, or sent once within a blob transfer ([`Budget`]).
     ///
     /// # Errors
     /// Registry, permission and authentication errors.
@@ -25,6 +27,7 @@ impl RegistryClient {
         &self,
         reference: &Reference,
         mount: Option<(&Digest, &str)>,
+        budget: Budget,
     ) -> Result<UploadStart> {
         let repo = reference.repository().to_owned();
         let query = match mount {
@@ -39,7 +42,8 @@ impl RegistryClient {
             .header("Content-Length", "0")
         };
         let response = self
-            .execute(
+            .execute_with(
+                budget,
                 reference.api_host(),
                 &format!("start upload to {}", reference.name()),
                 &[201, 202],
@@ -109,12 +113,17 @@ impl RegistryClient {
             201 | 204 => Ok(()),
             405 | 501 | 413 => {
                 host.prefer_patch.store(true, Ordering::Relaxed);
-                let mut e = error_from_response(response, &format!("PUT blob {digest}")).await;
-                e.message = format!(
-                    "monolithic upload refused; switching to chunked uploads: {}",
-                    e.message
+                let e = error_from_response(response, &format!("PUT blob {digest}")).await;
+                let mut refused = Error::new(
+                    Reason::MonolithicUploadRefused,
+                    format!(
+                        "monolithic upload refused; switching to chunked uploads: {}",
+                        e.message
+                    ),
                 );
-                Err(e.retryable(true))
+                refused.status = e.status;
+                refused.registry_code = e.registry_code;
+                Err(refused)
             }
             _ => Err(error_from_response(
                 response,
