@@ -800,7 +800,7 @@ mod tests {
 
     /// Directory of the real reports (see its README.md for the figures).
     pub(crate) const DATA: &str =
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/scan-reports/");
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/scan-reports/");
 
     pub(crate) fn read(name: &str) -> Vec<u8> {
         let path = format!("{DATA}{name}");
