@@ -44,6 +44,8 @@ pub struct Plan {
     pub policy: Policy,
     /// A scan report to gate on.
     pub scan_report: Option<PathBuf>,
+    /// Download every blob and verify its digest during the checks (`--deep`).
+    pub deep: bool,
     /// `Some(reason)` when forced.
     pub force_reason: Option<String>,
     /// Resolve, check and gate only; write nothing.
@@ -407,7 +409,7 @@ async fn check_and_gate(
     };
     let ctx = load_context(source, graph, &inputs).await?;
     // `promote` never downloads a blob twice: the copy hashes what it streams.
-    let mut results = run_checks(source, &ctx, &plan.policy, false).await;
+    let mut results = run_checks(source, &ctx, &plan.policy, plan.deep).await;
     let g = gate(&mut results, plan.force_reason.as_deref());
     rec.with(|r| {
         r.checks = results.iter().map(Check::from).collect();
