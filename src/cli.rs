@@ -199,7 +199,7 @@ pub fn read_ca_cert(value: &str) -> Result<Vec<u8>> {
     std::fs::read(PathBuf::from(value)).map_err(|e| {
         Error::input(format!(
             "ca-cert `{}`: cannot read the file: {e}",
-            crate::reference::shorten(value)
+            crate::text::shorten(value)
         ))
         .hint("pass a path to a PEM file or the PEM text itself")
     })

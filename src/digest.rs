@@ -46,7 +46,7 @@ impl Digest {
     /// # Errors
     /// A VALIDATION input error naming what is wrong.
     pub fn parse(input: &str) -> Result<Self> {
-        let shown = crate::reference::shorten(input);
+        let shown = crate::text::shorten(input);
         let Some((algorithm, hex)) = input.split_once(':') else {
             return Err(Error::input(format!(
                 "invalid digest `{shown}`: expected `sha256:` followed by 64 hex characters"
@@ -58,7 +58,7 @@ impl Digest {
             other => {
                 return Err(Error::input(format!(
                     "invalid digest `{shown}`: unsupported algorithm `{}` (expected sha256 or sha512)",
-                    crate::reference::shorten(other)
+                    crate::text::shorten(other)
                 )));
             }
         };

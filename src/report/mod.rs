@@ -8,6 +8,7 @@ pub mod facts;
 pub mod record;
 pub mod results;
 pub mod sink;
+pub mod state;
 pub mod summary;
 
 pub use record::{Promotion, State, Status};

@@ -5,9 +5,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::state::State;
 use crate::checks::{CheckResult, CheckStatus};
 use crate::error::{Category, Severity};
-use crate::report::record::State;
 
 /// How a condition turned out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
