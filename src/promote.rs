@@ -21,8 +21,8 @@ use crate::policy::{GateDecision, Policy, gate};
 use crate::reference::Reference;
 use crate::registry::{RegistryClient, UploadStart};
 use crate::report::record::{
-    Check, Condition, ConditionStatus, CopySummary, Decision, Gate, Image, Override, Promotion,
-    State, Status, millis_since,
+    Check, Condition, ConditionStatus, CopySummary, Image, Override, Promotion, State, Status,
+    millis_since,
 };
 
 /// Passes over the whole graph when a pass fails with a retryable error (each request already
@@ -408,7 +408,7 @@ async fn check_and_gate(
         github_sha: plan.github_sha.clone(),
     };
     let ctx = load_context(source, graph, &inputs).await?;
-    // `promote` never downloads a blob twice: the copy hashes what it streams.
+    // Without `--deep`, `promote` downloads no blob twice: the copy hashes what it streams.
     let mut results = run_checks(source, &ctx, &plan.policy, plan.deep).await;
     let g = gate(&mut results, plan.force_reason.as_deref());
     rec.with(|r| {
@@ -425,16 +425,7 @@ async fn check_and_gate(
             })
             .collect();
         r.forced = !r.overrides.is_empty();
-        r.gate = Some(Gate {
-            decision: match g.decision {
-                GateDecision::Promote => Decision::Promote,
-                GateDecision::PromoteWithWarnings => Decision::PromoteWithWarnings,
-                GateDecision::Refuse => Decision::Refuse,
-            },
-            refusals: g.refusals.clone(),
-            overridden: g.overridden.clone(),
-            warnings: g.warnings,
-        });
+        r.gate = Some(g.clone());
     });
     // The tested digest is the one promoted, even if a policy disabled the `exists` check.
     if let Some(expected) = &plan.expected_digest

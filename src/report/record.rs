@@ -1,7 +1,9 @@
-//! The single [`Promotion`] record every pipeline stage adds to (DESIGN.md, The pipeline), and
-//! the document the audit JSON serializes. The types derive `JsonSchema`, so
-//! `schemas/audit.schema.json` is generated from them and cannot drift. Digests, categories and
-//! severities are plain strings or mirror enums here: the record is a view, not the engine.
+//! The single [`Promotion`] record every pipeline stage adds to (docs/architecture.md, The
+//! pipeline), and the document the audit JSON serializes. The types derive `JsonSchema`, so
+//! `schemas/audit.schema.json` is generated from them and cannot drift. Where the engine defines
+//! a value (check status, gate decision and gate, severity, category, tag record, digest), the
+//! record holds the engine's own type; the record's own types are views the engine has no type
+//! for (the request, the workflow run, per-platform facts, error records with their state).
 
 use std::time::{Instant, SystemTime};
 
