@@ -1,4 +1,4 @@
-//! The GitHub runner contract (DESIGN.md, The Action): `INPUT_*` variables mapped onto the same
+//! The GitHub runner contract (docs/architecture.md, The Action): `INPUT_*` variables mapped onto the same
 //! options as the CLI flags (a flag on the command line wins), workflow commands (`::add-mask::`,
 //! `::group::`, `::error title=…::`), and the `$GITHUB_OUTPUT` / `$GITHUB_STEP_SUMMARY` files
 //! written with the file-command syntax. Input: the process environment; output: through the

@@ -1,5 +1,5 @@
 //! Content digests (`sha256:<hex>`, `sha512:<hex>`) and the streaming verifier that hashes and
-//! counts bytes as they flow from source to destination (DESIGN.md, invariant 2).
+//! counts bytes as they flow from source to destination (docs/architecture.md, invariant 2).
 
 use std::fmt;
 use std::str::FromStr;

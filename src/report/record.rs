@@ -24,7 +24,7 @@ pub use super::state::State;
 /// The version of the audit document's shape; bumped on any incompatible change.
 pub const AUDIT_SCHEMA_VERSION: u32 = 1;
 
-/// The outcome of a promotion, one enum everywhere: output, audit, summary (DESIGN.md,
+/// The outcome of a promotion, one enum everywhere: output, audit, summary (docs/architecture.md,
 /// Conventions). A forced promotion is `promoted` with `forced: true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]

@@ -40,7 +40,7 @@ pub struct Condition {
 /// A check outcome, as recorded: the engine's own [`CheckStatus`].
 pub type CheckOutcome = CheckStatus;
 
-/// Severity as recorded in the audit: the error type itself (one definition, DESIGN.md).
+/// Severity as recorded in the audit: the error type itself (one definition, docs/architecture.md).
 pub type SeverityName = Severity;
 
 /// Category as recorded in the audit: the error type itself.
