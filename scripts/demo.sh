@@ -11,7 +11,13 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DEMO_DIR=${DEMO_DIR:-/tmp/image-promote-demo}
-SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+# As root (a fresh Debian machine often has no sudo) nothing is elevated; otherwise sudo is used
+# for the package install and the fixtures' scratch directory only.
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "demo: run as root, or install sudo: packages must be installed" >&2; exit 1; }
+  SUDO=sudo
+fi
 # sudo resets PATH: find the invoking user's cargo.
 if ! command -v cargo >/dev/null 2>&1; then
   for d in "${CARGO_HOME:-$HOME/.cargo}/bin" "/home/${SUDO_USER:-nobody}/.cargo/bin" /root/.cargo/bin; do

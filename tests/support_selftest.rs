@@ -30,7 +30,7 @@ async fn require_harness() {
         .is_ok_and(|r| r.status() == StatusCode::OK);
     assert!(
         ok,
-        "harness registries not running: run /work/shared/harness/start-registries.sh and make-fixtures.sh --only small"
+        "harness registries not running: run scripts/harness/start-registries.sh --secure and scripts/harness/make-fixtures.sh --only small (REG_HARNESS_DIR=/tmp/image-promote-it, ports 5100-5102)"
     );
 }
 
