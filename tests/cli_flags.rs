@@ -300,3 +300,27 @@ fn force_reason_without_force_is_an_input_error_everywhere() {
         assert_eq!(from_promote.message, from_check.message);
     }
 }
+
+/// `SRC` wins over `--source` from the environment (no conflict error), as a flag wins over a
+/// variable: the bad image in `IMAGE_PROMOTE_SOURCE` is never parsed, the bad digest after it is.
+#[test]
+fn positional_source_wins_over_the_environment() {
+    for (sub, positional) in [
+        ("check", &["r.example/a:1"][..]),
+        ("promote", &["r.example/a:1", "r.example/b:1"][..]),
+    ] {
+        let audit = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_image-promote"));
+        cmd.arg(sub)
+            .args(positional)
+            .args(["--expected-digest", "sha256:abc"])
+            .env("IMAGE_PROMOTE_SOURCE", "Not A Reference!")
+            .env("IMAGE_PROMOTE_DESTINATION", "Nor This!")
+            .env("IMAGE_PROMOTE_AUDIT_DIR", audit.path())
+            .env_remove("GITHUB_ACTIONS");
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{sub}: {stderr}");
+        assert!(stderr.contains("invalid digest"), "{sub}: {stderr}");
+    }
+}

@@ -19,7 +19,8 @@ fn size_arg(s: &str) -> std::result::Result<u64, String> {
     parse_size(s).map_err(|e| e.message)
 }
 
-/// The source image: positional `SRC` or `--source` (`copy`, `check`, `promote`).
+/// The source image: positional `SRC` or `--source` (`copy`, `check`, `promote`). `SRC` wins
+/// over `--source` and its variable, as a flag wins over the environment.
 #[derive(Debug, Args, Clone, Default)]
 pub struct SourceArgs {
     /// Source image (same as --source).
@@ -30,7 +31,6 @@ pub struct SourceArgs {
         long,
         value_name = "IMAGE",
         env = "IMAGE_PROMOTE_SOURCE",
-        conflicts_with = "src",
         help_heading = "Image"
     )]
     pub source: Option<String>,
@@ -55,7 +55,8 @@ impl SourceArgs {
     }
 }
 
-/// The destination image: positional `DST` or `--destination` (`copy`, `promote`).
+/// The destination image: positional `DST` or `--destination` (`copy`, `promote`). `DST` wins
+/// over `--destination` and its variable.
 #[derive(Debug, Args, Clone, Default)]
 pub struct DestinationArgs {
     /// Destination image (same as --destination).
@@ -66,7 +67,6 @@ pub struct DestinationArgs {
         long,
         value_name = "IMAGE",
         env = "IMAGE_PROMOTE_DESTINATION",
-        conflicts_with = "dst",
         help_heading = "Image"
     )]
     pub destination: Option<String>,
