@@ -232,11 +232,8 @@ impl CheckOptions {
         })
     }
 
-    /// The expected digest, when one is given (blank means none).
-    ///
-    /// # Errors
-    /// An input error for a malformed digest.
-    pub fn expected_digest(&self) -> Result<Option<Digest>> {
+    /// The expected digest, when one is given (blank means none); an input error when malformed.
+    fn expected_digest(&self) -> Result<Option<Digest>> {
         self.expected_digest
             .as_deref()
             .map(str::trim)

@@ -23,8 +23,7 @@ use crate::report::{Promotion, Redactor, Sink, audit, errors, summary};
 const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
 
 /// The secrets to keep out of every output (passwords, and the `Basic` header forms).
-#[must_use]
-pub fn redactor(args: &PromoteArgs) -> Redactor {
+fn redactor(args: &PromoteArgs) -> Redactor {
     let c = &args.registry.credentials;
     let mut redactor = Redactor::default();
     for (user, password) in [
