@@ -1,4 +1,4 @@
-//! The GitHub runner contract (DESIGN.md, The Action): `INPUT_*` variables mapped onto the same
+//! The GitHub runner contract (docs/architecture.md, The Action): `INPUT_*` variables mapped onto the same
 //! options as the CLI flags (a flag on the command line wins), workflow commands (`::add-mask::`,
 //! `::group::`, `::error title=…::`), and the `$GITHUB_OUTPUT` / `$GITHUB_STEP_SUMMARY` files
 //! written with the file-command syntax. Input: the process environment; output: through the
@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::cli::parse_bool;
 use crate::error::{Error, Result};
 use crate::promote::Observer;
 use crate::report::record::{ErrorRecord, Promotion, SeverityName, State};
@@ -30,18 +31,6 @@ pub fn input_variable(name: &str) -> String {
 #[must_use]
 pub fn input(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
     env(&input_variable(name)).filter(|v| !v.trim().is_empty())
-}
-
-/// Parses a boolean input or flag value: `true` or `false` (any case), nothing else.
-///
-/// # Errors
-/// A message naming the accepted values.
-pub fn parse_bool(value: &str) -> std::result::Result<bool, String> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(format!("`{value}` is not a boolean; write true or false")),
-    }
 }
 
 /// When running as an Action (`GITHUB_ACTIONS=true` and some `INPUT_*` set), returns `args`
@@ -94,14 +83,17 @@ pub fn args_with_inputs(
         if present {
             continue;
         }
-        if arg.get_action().takes_values() {
+        if arg.get_value_parser().type_id() == clap::value_parser!(bool).type_id() {
+            // Every boolean flag takes `--flag=true|false` (cli::parse_bool); checked here so the
+            // message names the input.
+            let on = parse_bool(&value).map_err(|e| {
+                Error::input(format!("input `{long}`: {e}")).hint(format!(
+                    "set `{long}: true` or `{long}: false` in the step's `with:`"
+                ))
+            })?;
+            extra.push(OsString::from(format!("{flag}={on}")));
+        } else {
             extra.push(OsString::from(format!("{flag}={value}")));
-        } else if parse_bool(&value).map_err(|e| {
-            Error::input(format!("input `{long}`: {e}")).hint(format!(
-                "set `{long}: true` or `{long}: false` in the step's `with:`"
-            ))
-        })? {
-            extra.push(OsString::from(flag));
         }
     }
     args.extend(extra);

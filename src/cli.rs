@@ -1,44 +1,31 @@
 //! Command-line interface (clap derive). Every Action input has a long flag of exactly the same
-//! name (DESIGN.md, Conventions); skopeo-style aliases (`--src-creds`, `--dest-creds`, `--tag`,
-//! `--insecure-registry`) are accepted too. This module turns flags into engine options.
+//! name (docs/architecture.md, Conventions); skopeo-style aliases (`--src-creds`, `--dest-creds`,
+//! `--tag`, `--insecure-registry`) are accepted too. Each flag group is declared once
+//! ([`groups`]) and the subcommands are composed of them ([`subcommands`]); this module holds the
+//! value parsers and the registry flags, which it turns into clients.
+
+mod groups;
+mod subcommands;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Args;
+
+pub use groups::{
+    CheckOptions, DestinationArgs, GateArgs, OutputArgs, ReportArgs, SourceArgs, TagArgs,
+    TransferArgs,
+};
+pub use subcommands::{CheckArgs, Cli, Command, CopyArgs, PromoteArgs};
 
 use crate::error::{Error, Result};
-use crate::reference::Reference;
 use crate::registry::RegistryClient;
 use crate::registry::credentials::{
     Credential, CredentialSource, Secret, default_docker_config_dir,
 };
 use crate::registry::retry::RetryPolicy;
 use crate::registry::transport::{Transport, TransportOptions};
-
-/// Promote a tested container image from staging to production, byte for byte.
-#[derive(Debug, Parser)]
-#[command(name = "image-promote", version, about, long_about = None)]
-pub struct Cli {
-    /// More output (-v debug, -vv trace); RUST_LOG overrides.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    pub verbose: u8,
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// Subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Copy an image (single manifest or index) digest-preserving; tags are written last.
-    Copy(CopyArgs),
-    /// Run the checks on an image and gate it with the policy; copies nothing (exit 0 pass, 3 refused).
-    Check(crate::commands::check::CheckArgs),
-    /// Promote an image: validate conditions, run the checks, gate (force), copy, verify, tag, report.
-    Promote(crate::commands::promote::PromoteArgs),
-}
 
 /// Splits a comma- or newline-separated list, dropping empty entries.
 #[must_use]
@@ -52,9 +39,42 @@ pub fn split_list(values: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Options shared by every command that talks to registries.
+/// Parses a humantime duration (`30s`, `2m`, `500ms`).
+///
+/// # Errors
+/// A message naming the expected form.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. 30s, 2m, 500ms"))
+}
+
+/// Parses a boolean flag or input value: `true` or `false` (any case), nothing else. Every boolean
+/// flag takes it: `--flag` alone means `true`, `--flag=false` turns it off.
+///
+/// # Errors
+/// A message naming the accepted values.
+pub fn parse_bool(value: &str) -> std::result::Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("`{value}` is not a boolean; write true or false")),
+    }
+}
+
+/// Registry access, shared by every command: credentials and transport.
 #[derive(Debug, Args, Clone)]
 pub struct RegistryArgs {
+    /// Credentials.
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+    /// TLS, insecure registries, retries and timeouts.
+    #[command(flatten)]
+    pub transport: TransportArgs,
+}
+
+/// Credentials for the source and destination registries.
+#[derive(Debug, Args, Clone)]
+pub struct CredentialArgs {
     /// User name for the source registry.
     #[arg(
         long,
@@ -92,8 +112,13 @@ pub struct RegistryArgs {
     #[arg(long, value_name = "USER:PASSWORD", help_heading = "Credentials", conflicts_with_all = ["destination_username", "destination_password"])]
     pub dest_creds: Option<String>,
     /// Do not read docker's config.json for credentials.
-    #[arg(long, help_heading = "Credentials")]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, action = clap::ArgAction::Set, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_bool, help_heading = "Credentials")]
     pub no_docker_config: bool,
+}
+
+/// How registries are reached: TLS trust, insecure registries, retries, timeouts.
+#[derive(Debug, Args, Clone)]
+pub struct TransportArgs {
     /// Extra CA certificate(s) to trust, in addition to the system roots: a PEM file path or PEM text. Repeatable.
     #[arg(
         long,
@@ -125,84 +150,6 @@ pub struct RegistryArgs {
     /// Longest silence while reading a response before it is retried as TIMEOUT.
     #[arg(long, default_value = "60s", value_parser = parse_duration, help_heading = "Retries")]
     pub read_timeout: Duration,
-}
-
-/// Parses a humantime duration (`30s`, `2m`, `500ms`).
-///
-/// # Errors
-/// A message naming the expected form.
-pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. 30s, 2m, 500ms"))
-}
-
-/// `image-promote copy`.
-#[derive(Debug, Args)]
-pub struct CopyArgs {
-    /// Source image (registry/repo:tag or @sha256:…).
-    #[arg(value_name = "SRC", required_unless_present = "source")]
-    pub src: Option<String>,
-    /// Destination image (registry/repo[:tag]).
-    #[arg(value_name = "DST", required_unless_present = "destination")]
-    pub dst: Option<String>,
-    /// Source image (same as SRC).
-    #[arg(long, conflicts_with = "src")]
-    pub source: Option<String>,
-    /// Destination image (same as DST).
-    #[arg(long, conflicts_with = "dst")]
-    pub destination: Option<String>,
-    /// Extra destination tags, comma- or newline-separated.
-    #[arg(long, value_name = "TAGS")]
-    pub tags: Vec<String>,
-    /// One extra destination tag; repeatable.
-    #[arg(long, value_name = "TAG")]
-    pub tag: Vec<String>,
-    /// Blobs transferred at once.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub concurrency: u32,
-    /// Report what would be copied; write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Print the machine-readable result on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// Allow moving a version-like tag (1.2.3, v1.2) that already points at another digest.
-    #[arg(long)]
-    pub allow_tag_move: bool,
-    /// Registry access.
-    #[command(flatten)]
-    pub registry: RegistryArgs,
-}
-
-impl CopyArgs {
-    /// The source and destination references.
-    ///
-    /// # Errors
-    /// Input errors for malformed references.
-    pub fn references(&self) -> Result<(Reference, Reference)> {
-        let src = self
-            .src
-            .as_ref()
-            .or(self.source.as_ref())
-            .ok_or_else(|| Error::input("no source image given"))?;
-        let dst = self
-            .dst
-            .as_ref()
-            .or(self.destination.as_ref())
-            .ok_or_else(|| Error::input("no destination image given"))?;
-        Ok((
-            Reference::parse(src).map_err(|e| e.context("source"))?,
-            Reference::parse(dst).map_err(|e| e.context("destination"))?,
-        ))
-    }
-
-    /// Every extra tag from `--tags` and `--tag`.
-    #[must_use]
-    pub fn extra_tags(&self) -> Vec<String> {
-        let mut tags = split_list(&self.tags);
-        tags.extend(split_list(&self.tag));
-        tags
-    }
 }
 
 fn credential(
@@ -252,7 +199,7 @@ pub fn read_ca_cert(value: &str) -> Result<Vec<u8>> {
     std::fs::read(PathBuf::from(value)).map_err(|e| {
         Error::input(format!(
             "ca-cert `{}`: cannot read the file: {e}",
-            crate::reference::shorten(value)
+            crate::text::shorten(value)
         ))
         .hint("pass a path to a PEM file or the PEM text itself")
     })
@@ -264,39 +211,38 @@ impl RegistryArgs {
     /// # Errors
     /// Input errors for bad credentials flags or CA certificates.
     pub fn clients(&self) -> Result<(Arc<RegistryClient>, Arc<RegistryClient>)> {
-        let mut insecure = split_list(&self.insecure_registries);
-        insecure.extend(split_list(&self.insecure_registry));
-        let ca_certs = self
+        let (c, t) = (&self.credentials, &self.transport);
+        let ca_certs = t
             .ca_cert
             .iter()
             .map(|c| read_ca_cert(c))
             .collect::<Result<Vec<_>>>()?;
         let transport = Arc::new(Transport::new(TransportOptions {
             ca_certs,
-            insecure_registries: insecure,
-            read_timeout: self.read_timeout,
+            insecure_registries: t.insecure_registries(),
+            read_timeout: t.read_timeout,
             ..TransportOptions::default()
         })?);
         let retry = RetryPolicy {
-            attempts: self.retry_attempts,
-            base_delay: self.retry_base_delay,
-            max_delay: self.retry_max_delay,
+            attempts: t.retry_attempts,
+            base_delay: t.retry_base_delay,
+            max_delay: t.retry_max_delay,
         };
-        let docker_dir = if self.no_docker_config {
+        let docker_dir = if c.no_docker_config {
             None
         } else {
             default_docker_config_dir()
         };
         let src_cred = credential(
-            self.source_username.as_ref(),
-            self.source_password.as_ref(),
-            self.src_creds.as_ref(),
+            c.source_username.as_ref(),
+            c.source_password.as_ref(),
+            c.src_creds.as_ref(),
             "source",
         )?;
         let dst_cred = credential(
-            self.destination_username.as_ref(),
-            self.destination_password.as_ref(),
-            self.dest_creds.as_ref(),
+            c.destination_username.as_ref(),
+            c.destination_password.as_ref(),
+            c.dest_creds.as_ref(),
             "destination",
         )?;
         let source = RegistryClient::new(
@@ -323,17 +269,28 @@ impl RegistryArgs {
     /// Secret values given on the command line or in the environment (for masking).
     #[must_use]
     pub fn secrets(&self) -> Vec<String> {
-        let mut out: Vec<String> = [&self.source_password, &self.destination_password]
+        let c = &self.credentials;
+        let mut out: Vec<String> = [&c.source_password, &c.destination_password]
             .into_iter()
             .flatten()
             .cloned()
             .collect();
-        for pair in [&self.src_creds, &self.dest_creds].into_iter().flatten() {
+        for pair in [&c.src_creds, &c.dest_creds].into_iter().flatten() {
             if let Some((_, p)) = pair.split_once(':') {
                 out.push(p.to_owned());
             }
         }
         out.retain(|s| !s.is_empty());
         out
+    }
+}
+
+impl TransportArgs {
+    /// Every insecure registry from `--insecure-registries` and `--insecure-registry`.
+    #[must_use]
+    pub fn insecure_registries(&self) -> Vec<String> {
+        let mut insecure = split_list(&self.insecure_registries);
+        insecure.extend(split_list(&self.insecure_registry));
+        insecure
     }
 }

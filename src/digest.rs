@@ -1,5 +1,5 @@
 //! Content digests (`sha256:<hex>`, `sha512:<hex>`) and the streaming verifier that hashes and
-//! counts bytes as they flow from source to destination (DESIGN.md, invariant 2).
+//! counts bytes as they flow from source to destination (docs/architecture.md, invariant 2).
 
 use std::fmt;
 use std::str::FromStr;
@@ -46,7 +46,7 @@ impl Digest {
     /// # Errors
     /// A VALIDATION input error naming what is wrong.
     pub fn parse(input: &str) -> Result<Self> {
-        let shown = crate::reference::shorten(input);
+        let shown = crate::text::shorten(input);
         let Some((algorithm, hex)) = input.split_once(':') else {
             return Err(Error::input(format!(
                 "invalid digest `{shown}`: expected `sha256:` followed by 64 hex characters"
@@ -58,7 +58,7 @@ impl Digest {
             other => {
                 return Err(Error::input(format!(
                     "invalid digest `{shown}`: unsupported algorithm `{}` (expected sha256 or sha512)",
-                    crate::reference::shorten(other)
+                    crate::text::shorten(other)
                 )));
             }
         };
@@ -139,6 +139,20 @@ impl FromStr for Digest {
 impl Serialize for Digest {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         serializer.collect_str(self)
+    }
+}
+
+/// In the audit schema: a string, `algorithm:hex` in lower case.
+impl schemars::JsonSchema for Digest {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Digest".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$"
+        })
     }
 }
 

@@ -22,8 +22,8 @@ use crate::reference::Reference;
 use crate::registry::retry::Budget;
 use crate::registry::{RegistryClient, UploadStart};
 use crate::report::record::{
-    Check, Condition, ConditionStatus, CopySummary, Decision, Gate, Image, Override, Promotion,
-    State, Status, millis_since,
+    Check, Condition, ConditionStatus, CopySummary, Image, Override, Promotion, State, Status,
+    millis_since,
 };
 
 /// What to promote, parsed and validated.
@@ -41,6 +41,8 @@ pub struct Plan {
     pub policy: Policy,
     /// A scan report to gate on.
     pub scan_report: Option<PathBuf>,
+    /// Download every blob and verify its digest during the checks (`--deep`).
+    pub deep: bool,
     /// `Some(reason)` when forced.
     pub force_reason: Option<String>,
     /// Resolve, check and gate only; write nothing.
@@ -406,8 +408,8 @@ async fn check_and_gate(
         github_sha: plan.github_sha.clone(),
     };
     let ctx = load_context(source, graph, &inputs).await?;
-    // `promote` never downloads a blob twice: the copy hashes what it streams.
-    let mut results = run_checks(source, &ctx, &plan.policy, false).await;
+    // Without `--deep`, `promote` downloads no blob twice: the copy hashes what it streams.
+    let mut results = run_checks(source, &ctx, &plan.policy, plan.deep).await;
     let g = gate(&mut results, plan.force_reason.as_deref());
     rec.with(|r| {
         r.checks = results.iter().map(Check::from).collect();
@@ -423,16 +425,7 @@ async fn check_and_gate(
             })
             .collect();
         r.forced = !r.overrides.is_empty();
-        r.gate = Some(Gate {
-            decision: match g.decision {
-                GateDecision::Promote => Decision::Promote,
-                GateDecision::PromoteWithWarnings => Decision::PromoteWithWarnings,
-                GateDecision::Refuse => Decision::Refuse,
-            },
-            refusals: g.refusals.clone(),
-            overridden: g.overridden.clone(),
-            warnings: g.warnings,
-        });
+        r.gate = Some(g.clone());
     });
     // The tested digest is the one promoted, even if a policy disabled the `exists` check.
     if let Some(expected) = &plan.expected_digest

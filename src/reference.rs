@@ -23,19 +23,8 @@ pub struct Reference {
     digest: Option<Digest>,
 }
 
-/// Shortens untrusted input for error messages (at most 80 characters, control characters escaped).
-#[must_use]
-pub fn shorten(input: &str) -> String {
-    let mut out: String = input
-        .chars()
-        .take(80)
-        .flat_map(char::escape_default)
-        .collect();
-    if input.chars().count() > 80 {
-        out.push('…');
-    }
-    out
-}
+/// Re-exported from [`crate::text`], where it lives (below both `digest` and `reference`).
+pub use crate::text::shorten;
 
 fn bad(input: &str, what: &str) -> Error {
     Error::input(format!("invalid image reference `{}`: {what}", shorten(input))).hint(

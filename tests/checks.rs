@@ -1,6 +1,6 @@
 //! Integration tests of `image-promote check` against the real registries of the harness: each
 //! fixture fails exactly one check (named, VALIDATION, with its severity; exit 3), the clean image
-//! passes all; scan gating on the real reports in `../shared/data/scan-reports` (counts are the
+//! passes all; scan gating on the real reports in `tests/data/scan-reports` (counts are the
 //! README's figures, written here); policy parsing, precedence and force.
 
 // Panicking on an unexpected result is how these tests fail.
@@ -496,7 +496,7 @@ fn force_without_a_reason_is_an_input_error(#[case] extra: &[&str], #[case] need
 // Scan reports (real files; counts are the figures of their README).
 
 fn reports_dir() -> PathBuf {
-    project_root().join("../shared/data/scan-reports")
+    project_root().join("tests/data/scan-reports")
 }
 
 /// A copy of a real report in which the image digest it names is replaced by app/small's, so the

@@ -46,8 +46,13 @@ fn readme_two_commands_near_the_top_need_no_sudo() {
         let line = top
             .lines()
             .find(|l| l.trim_start().starts_with(command))
-            .unwrap_or_else(|| panic!("`{command}` is not a line of its own in the README's first 40 lines"));
-        assert!(!line.contains("sudo"), "a fresh machine may have no sudo: {line}");
+            .unwrap_or_else(|| {
+                panic!("`{command}` is not a line of its own in the README's first 40 lines")
+            });
+        assert!(
+            !line.contains("sudo"),
+            "a fresh machine may have no sudo: {line}"
+        );
     }
 }
 
@@ -64,7 +69,10 @@ fn nothing_names_a_directory_outside_the_repository() {
             let path = entry.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             if path.is_dir() {
-                if !matches!(name.as_str(), "target" | ".git" | "node_modules" | "artifacts") {
+                if !matches!(
+                    name.as_str(),
+                    "target" | ".git" | "node_modules" | "artifacts"
+                ) {
                     stack.push(path);
                 }
             } else if let Ok(text) = std::fs::read_to_string(&path)

@@ -19,7 +19,8 @@ use std::collections::BTreeSet;
 use std::pin::Pin;
 use std::time::Instant;
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 pub use context::{
     CheckContext, CheckInputs, ConfigProblem, ImageInfo, ImageKind, ScanInput, load_context,
@@ -32,7 +33,7 @@ use crate::policy::{Action, CheckSettings, Policy};
 use crate::registry::RegistryClient;
 
 /// The outcome of one check (on one platform, for per-platform checks).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
     /// The check held.

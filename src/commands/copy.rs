@@ -13,7 +13,8 @@ use crate::error::Error;
 /// # Errors
 /// Any classified error of the copy.
 pub async fn run(args: CopyArgs) -> Result<(), Error> {
-    let (src, dst) = args.references()?;
+    let src = args.source.reference()?;
+    let dst = args.destination.reference()?;
     let (source, destination) = args.registry.clients()?;
     source.add_scope(src.api_host(), src.repository(), "pull");
     destination.add_scope(dst.api_host(), dst.repository(), "pull,push");
@@ -24,15 +25,15 @@ pub async fn run(args: CopyArgs) -> Result<(), Error> {
     let graph = resolve_graph(&source, &src).await?;
     let resolve_ms = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
     let options = CopyOptions {
-        tags: args.extra_tags(),
-        concurrency: args.concurrency as usize,
-        dry_run: args.dry_run,
-        allow_tag_move: args.allow_tag_move,
-        progress: !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        tags: args.tags.extra_tags(),
+        concurrency: args.transfer.concurrency as usize,
+        dry_run: args.transfer.dry_run,
+        allow_tag_move: args.tags.allow_tag_move,
+        progress: !args.output.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     let report = copy_graph(source, destination, &graph, &dst, &options, resolve_ms).await?;
     let mut stdout = std::io::stdout().lock();
-    if args.json {
+    if args.output.json {
         let json =
             serde_json::to_string_pretty(&report).map_err(|e| Error::internal(e.to_string()))?;
         let _ = writeln!(stdout, "{json}");

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 pub use blobs::VerifyingStream;
 use blobs::copy_blobs;
@@ -269,7 +270,8 @@ pub struct Timings {
 }
 
 /// A tag's state before and after.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TagRecord {
     /// The full reference `registry/repo:tag`.
     pub reference: String,

@@ -5,13 +5,14 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::checks::{CheckResult, CheckStatus};
 use crate::error::{Category, Severity};
 
 /// What the gate decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum GateDecision {
     /// Every check passed.
@@ -33,7 +34,8 @@ impl fmt::Display for GateDecision {
 }
 
 /// The gate's decision and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Gate {
     /// The decision.
     pub decision: GateDecision,

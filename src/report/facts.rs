@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::copy::{BlobAction, CopyReport, ImageGraph};
+use crate::copy::{BlobAction, CopyReport, ImageGraph, TagRecord};
 use crate::media::ManifestView;
 
 /// The workflow run that promoted, from the runner's `GITHUB_*` variables.
@@ -175,17 +175,8 @@ pub struct Image {
     pub foreign_layers: Vec<String>,
 }
 
-/// A destination tag before and after.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TagOutcome {
-    /// `registry/repo:tag`.
-    pub reference: String,
-    /// The digest it pointed at before, if any.
-    pub previous: Option<String>,
-    /// Whether this run wrote it.
-    pub written: bool,
-}
+/// A destination tag before and after, as recorded: the engine's own [`TagRecord`].
+pub type TagOutcome = TagRecord;
 
 /// What the copy did.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -281,15 +272,7 @@ impl CopySummary {
                 .count(),
             bytes_copied: report.blobs.bytes_copied,
             manifests_pushed: report.manifests_pushed,
-            tags: report
-                .tags
-                .iter()
-                .map(|t| TagOutcome {
-                    reference: t.reference.clone(),
-                    previous: t.previous.as_ref().map(ToString::to_string),
-                    written: t.written,
-                })
-                .collect(),
+            tags: report.tags.clone(),
             no_op: report.no_op,
             requests_source: report.requests.0,
             requests_destination: report.requests.1,

@@ -1,7 +1,9 @@
-//! The single [`Promotion`] record every pipeline stage adds to (DESIGN.md, The pipeline), and
-//! the document the audit JSON serializes. The types derive `JsonSchema`, so
-//! `schemas/audit.schema.json` is generated from them and cannot drift. Digests, categories and
-//! severities are plain strings or mirror enums here: the record is a view, not the engine.
+//! The single [`Promotion`] record every pipeline stage adds to (docs/architecture.md, The
+//! pipeline), and the document the audit JSON serializes. The types derive `JsonSchema`, so
+//! `schemas/audit.schema.json` is generated from them and cannot drift. Where the engine defines
+//! a value (check status, gate decision and gate, severity, category, tag record, digest), the
+//! record holds the engine's own type; the record's own types are views the engine has no type
+//! for (the request, the workflow run, per-platform facts, error records with their state).
 
 use std::time::{Instant, SystemTime};
 
@@ -17,11 +19,12 @@ pub use super::results::{
     CategoryName, Check, CheckOutcome, Condition, ConditionStatus, Decision, ErrorRecord, Gate,
     Override, SeverityName,
 };
+pub use super::state::State;
 
 /// The version of the audit document's shape; bumped on any incompatible change.
 pub const AUDIT_SCHEMA_VERSION: u32 = 1;
 
-/// The outcome of a promotion, one enum everywhere: output, audit, summary (DESIGN.md,
+/// The outcome of a promotion, one enum everywhere: output, audit, summary (docs/architecture.md,
 /// Conventions). A forced promotion is `promoted` with `forced: true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -51,60 +54,6 @@ impl Status {
             Self::Refused => "refused",
             Self::Failed => "failed",
             Self::Interrupted => "interrupted",
-        }
-    }
-}
-
-/// The named states a promotion moves through (issue 5); the audit records each transition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum State {
-    /// Reading inputs, building the plan.
-    Initializing,
-    /// Registries reachable, pull and push allowed, tags writable.
-    ValidatingConditions,
-    /// Resolving the source and running the checks.
-    ValidationRunning,
-    /// The gate lets the image through.
-    ValidationPassed,
-    /// The gate found failures (refused unless forced).
-    ValidationFailed,
-    /// Failures overridden by `force` with a reason.
-    Forced,
-    /// Copying blobs and manifests, verifying, tagging.
-    PromotionRunning,
-    /// A transient failure is being retried.
-    PromotionRetrying,
-    /// Copied, verified, tagged.
-    PromotionSucceeded,
-    /// The copy failed.
-    PromotionFailed,
-    /// Writing the audit, errors log, summary and outputs.
-    GeneratingReports,
-    /// Done; the status says how it went.
-    Completed,
-    /// Done after an error.
-    Failed,
-}
-
-impl State {
-    /// The kebab-case name.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Initializing => "initializing",
-            Self::ValidatingConditions => "validating-conditions",
-            Self::ValidationRunning => "validation-running",
-            Self::ValidationPassed => "validation-passed",
-            Self::ValidationFailed => "validation-failed",
-            Self::Forced => "forced",
-            Self::PromotionRunning => "promotion-running",
-            Self::PromotionRetrying => "promotion-retrying",
-            Self::PromotionSucceeded => "promotion-succeeded",
-            Self::PromotionFailed => "promotion-failed",
-            Self::GeneratingReports => "generating-reports",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
         }
     }
 }

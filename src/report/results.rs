@@ -1,13 +1,15 @@
 //! Results in the [`Promotion`](super::record::Promotion) record: conditions, check results
-//! (from [`CheckResult`]), the gate and its overrides, and classified errors, with mirror enums
-//! of the engine's categories and severities so the schema lists their values.
+//! (from [`CheckResult`]), the gate and its overrides, and classified errors. Outcomes, gate
+//! decisions, severities and categories are the engine's own types (the schema is derived from
+//! them), not copies.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::state::State;
 use crate::checks::{CheckResult, CheckStatus};
 use crate::error::{Category, Severity};
-use crate::report::record::State;
+use crate::policy::GateDecision;
 
 /// How a condition turned out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -35,32 +37,10 @@ pub struct Condition {
     pub duration_ms: u64,
 }
 
-/// A check outcome, as reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum CheckOutcome {
-    /// The check held.
-    Pass,
-    /// Worth a warning; promotion proceeds.
-    Warn,
-    /// Failed.
-    Fail,
-    /// Did not run.
-    Skipped,
-}
+/// A check outcome, as recorded: the engine's own [`CheckStatus`].
+pub type CheckOutcome = CheckStatus;
 
-impl From<CheckStatus> for CheckOutcome {
-    fn from(s: CheckStatus) -> Self {
-        match s {
-            CheckStatus::Pass => Self::Pass,
-            CheckStatus::Warn => Self::Warn,
-            CheckStatus::Fail => Self::Fail,
-            CheckStatus::Skipped => Self::Skipped,
-        }
-    }
-}
-
-/// Severity as recorded in the audit: the error type itself (one definition, DESIGN.md).
+/// Severity as recorded in the audit: the error type itself (one definition, docs/architecture.md).
 pub type SeverityName = Severity;
 
 /// Category as recorded in the audit: the error type itself.
@@ -97,7 +77,7 @@ impl From<&CheckResult> for Check {
     fn from(r: &CheckResult) -> Self {
         Self {
             id: r.id.clone(),
-            status: r.status.into(),
+            status: r.status,
             severity: r.severity,
             message: r.message.clone(),
             platform: r.platform.clone(),
@@ -110,31 +90,11 @@ impl From<&CheckResult> for Check {
     }
 }
 
-/// What the gate decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Decision {
-    /// Every check passed.
-    Promote,
-    /// Warnings (or forced failures) only.
-    PromoteWithWarnings,
-    /// A failure refuses the image.
-    Refuse,
-}
+/// What the gate decided, as recorded: the engine's own [`GateDecision`].
+pub type Decision = GateDecision;
 
-/// The gate's decision and why.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Gate {
-    /// Decision.
-    pub decision: Decision,
-    /// Failures that refuse.
-    pub refusals: Vec<String>,
-    /// Failures overridden by force.
-    pub overridden: Vec<String>,
-    /// Warnings counted by the gate.
-    pub warnings: usize,
-}
+/// The gate's decision and why, as recorded: the engine's own [`Gate`].
+pub use crate::policy::Gate;
 
 /// A failed check that `force` overrode, with the recorded reason.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -117,7 +117,7 @@ fn glance(out: &mut String, r: &Promotion) {
             .map(|t| {
                 let change = match (&t.previous, t.written) {
                     (None, _) => "new".to_owned(),
-                    (Some(p), true) => format!("moved from {}", short(p)),
+                    (Some(p), true) => format!("moved from {}", code(&p.short())),
                     (Some(_), false) => "unchanged".to_owned(),
                 };
                 format!("{} ({change})", code(&t.reference))

@@ -5,10 +5,9 @@
 
 use serde_json::{Map, Value};
 
-use super::{
-    Ctx, Finding, ReportFormat, ScanError, ScanReport, Severity, SuppressedBy, Suppression,
-    non_empty, push_digest,
-};
+use super::fields::{Ctx, non_empty};
+use super::model::push_digest;
+use super::{Finding, ReportFormat, ScanError, ScanReport, Severity, SuppressedBy, Suppression};
 
 /// Reads a Grype report whose top-level object is `root`.
 pub(super) fn parse(root: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<ScanReport, ScanError> {

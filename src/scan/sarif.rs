@@ -8,10 +8,9 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use super::{
-    Ctx, Finding, ReportFormat, ScanError, ScanReport, Severity, SuppressedBy, Suppression,
-    non_empty, present, push_digest,
-};
+use super::fields::{Ctx, non_empty, present};
+use super::model::push_digest;
+use super::{Finding, ReportFormat, ScanError, ScanReport, Severity, SuppressedBy, Suppression};
 
 /// Reads a SARIF log whose top-level object is `root`.
 pub(super) fn parse(root: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<ScanReport, ScanError> {

@@ -22,6 +22,11 @@ fn action_yml_matches_the_cli() {
         "expected-digest",
         "policy",
         "scan-report",
+        "deep",
+        "max-size",
+        "max-layer-size",
+        "platforms",
+        "required-labels",
         "force",
         "force-reason",
         "dry-run",
@@ -97,4 +102,127 @@ fn action_yml_matches_the_cli() {
             "{name}"
         );
     }
+}
+
+/// Flags of `promote` that are deliberately not Action inputs: aliases of an input (`tag`,
+/// `insecure-registry`, `src-creds`, `dest-creds`), options a workflow has no use for, and clap's
+/// own (`help`). Any other flag `promote` gains must become an input too.
+const CLI_ONLY: [&str; 7] = [
+    "tag",
+    "insecure-registry",
+    "src-creds",
+    "dest-creds",
+    "no-docker-config",
+    "allow-tag-move",
+    "read-timeout",
+];
+
+/// Every long flag of `promote` is an input of `action.yml` unless it is listed in [`CLI_ONLY`]
+/// (or hidden); in particular every check option `promote` shares with `check`.
+#[test]
+fn every_promote_flag_is_an_input() {
+    let inputs = action_inputs();
+    let cli = Cli::command();
+    let promote = cli.find_subcommand("promote").unwrap();
+    let check = cli.find_subcommand("check").unwrap();
+    let mut missing = Vec::new();
+    for arg in promote.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        if arg.is_hide_set() || long == "help" || CLI_ONLY.contains(&long) {
+            continue;
+        }
+        if !inputs.contains_key(long) {
+            missing.push(long.to_owned());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "promote flags without an input: {missing:?}"
+    );
+    for long in [
+        "max-size",
+        "max-layer-size",
+        "platforms",
+        "required-labels",
+        "deep",
+    ] {
+        assert!(check.get_arguments().any(|a| a.get_long() == Some(long)));
+        assert!(inputs.contains_key(long), "{long}");
+    }
+    for long in CLI_ONLY {
+        assert!(
+            promote.get_arguments().any(|a| a.get_long() == Some(long)),
+            "CLI_ONLY lists `{long}`, which promote does not have"
+        );
+    }
+}
+
+/// Every input set at once, as the runner passes them (`INPUT_*`, booleans `true`/`false`),
+/// goes through `action::args_with_inputs` into a `promote` that clap accepts, each value where
+/// the flag puts it.
+#[test]
+fn every_input_reaches_its_flag() {
+    use image_promote::cli::Command;
+    let sample = |name: &str| -> &'static str {
+        match name {
+            "source" => "127.0.0.1:5100/app/small:1.0",
+            "destination" => "127.0.0.1:5101/app/small:1.0",
+            "tags" => "a,b",
+            "expected-digest" => {
+                "sha256:8d5f14e4878aea65da3611b8ae2f24a3366990c2c468abee5b2c31f4c7aee992"
+            }
+            "force" | "deep" | "dry-run" => "true",
+            "summary" => "false",
+            "max-size" => "2GiB",
+            "max-layer-size" => "1GiB",
+            "platforms" => "linux/amd64,linux/arm64",
+            "required-labels" => "org.opencontainers.image.revision",
+            "retry-attempts" => "3",
+            "retry-max-delay" => "10s",
+            "concurrency" => "4",
+            _ => "x",
+        }
+    };
+    let inputs = action_inputs();
+    let mut env: std::collections::BTreeMap<String, String> = inputs
+        .keys()
+        .map(|k| {
+            (
+                image_promote::action::input_variable(k),
+                sample(k).to_owned(),
+            )
+        })
+        .collect();
+    env.insert("GITHUB_ACTIONS".into(), "true".into());
+    let vars: Vec<String> = env.keys().cloned().collect();
+    let lookup = |k: &str| env.get(k).cloned();
+    let args = image_promote::action::args_with_inputs(
+        vec!["image-promote".into()],
+        &Cli::command(),
+        &lookup,
+        &vars,
+    )
+    .unwrap();
+    for name in inputs.keys() {
+        assert!(
+            args.iter()
+                .any(|a| a.to_str().unwrap().starts_with(&format!("--{name}="))),
+            "input `{name}` was not passed: {args:?}"
+        );
+    }
+    let cli = <Cli as clap::Parser>::try_parse_from(&args).unwrap_or_else(|e| panic!("{e}"));
+    let Command::Promote(mut p) = cli.command else {
+        panic!("not promote")
+    };
+    assert!(p.checks.deep && p.gate.force && p.transfer.dry_run && !p.report.summary);
+    assert_eq!(p.checks.max_size, Some(2 << 30));
+    assert_eq!(p.checks.max_layer_size, Some(1 << 30));
+    assert_eq!(p.checks.platforms, ["linux/amd64,linux/arm64"]);
+    assert_eq!(p.gate.force_reason.as_deref(), Some("x"));
+    assert_eq!(p.transfer.concurrency, 4);
+    assert_eq!(p.checks.policy.as_deref(), Some(std::path::Path::new("x")));
+    p.checks.policy = None;
+    let policy = p.checks.resolve_policy().unwrap();
+    assert_eq!(policy.platform.required.len(), 2);
+    assert_eq!(policy.labels.required.len(), 1);
 }

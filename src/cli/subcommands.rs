@@ -1,0 +1,120 @@
+//! The subcommands, each composed of the flag groups of [`super::groups`] it takes:
+//!
+//! | group | `copy` | `check` | `promote` |
+//! |---|---|---|---|
+//! | [`SourceArgs`] (SRC, --source) | ✓ | ✓ | ✓ |
+//! | [`DestinationArgs`] (DST, --destination) | ✓ | | ✓ |
+//! | [`TagArgs`] (--tags, --tag, --allow-tag-move) | ✓ | | ✓ |
+//! | [`TransferArgs`] (--concurrency, --dry-run) | ✓ | | ✓ |
+//! | [`CheckOptions`] (--policy, --scan-report, --expected-digest, --deep, --max-size, …) | | ✓ | ✓ |
+//! | [`GateArgs`] (--force, --force-reason) | | ✓ | ✓ |
+//! | [`OutputArgs`] (--json) | ✓ | ✓ | |
+//! | [`ReportArgs`] (--audit-dir, --summary, --environment) | | | ✓ |
+//! | [`RegistryArgs`] (credentials, TLS, retries) | ✓ | ✓ | ✓ |
+
+use clap::{Args, Parser, Subcommand};
+
+use super::RegistryArgs;
+use super::groups::{
+    CheckOptions, DestinationArgs, GateArgs, OutputArgs, ReportArgs, SourceArgs, TagArgs,
+    TransferArgs,
+};
+
+/// Promote a tested container image from staging to production, byte for byte.
+#[derive(Debug, Parser)]
+#[command(name = "image-promote", version, about, long_about = None)]
+pub struct Cli {
+    /// More output (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Copy an image (single manifest or index) digest-preserving; tags are written last.
+    Copy(CopyArgs),
+    /// Run the checks on an image and gate it with the policy; copies nothing (exit 0 pass, 3 refused).
+    Check(CheckArgs),
+    /// Promote an image: validate conditions, run the checks, gate (force), copy, verify, tag, report.
+    Promote(PromoteArgs),
+}
+
+/// `image-promote copy`: the engine alone, no checks.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The source image.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The destination image.
+    #[command(flatten)]
+    pub destination: DestinationArgs,
+    /// Destination tags.
+    #[command(flatten)]
+    pub tags: TagArgs,
+    /// How the copy runs.
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+    /// Output.
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Registry access.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// `image-promote check`: resolve, check and gate; copies nothing.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The image checked.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Checks and policy.
+    #[command(flatten)]
+    pub checks: CheckOptions,
+    /// Force.
+    #[command(flatten)]
+    pub gate: GateArgs,
+    /// Output.
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Print the effective policy (defaults, then the file, then flags) as YAML and exit.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, action = clap::ArgAction::Set, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = super::parse_bool, help_heading = "Output")]
+    pub print_policy: bool,
+    /// Registry access.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// `image-promote promote`: the whole flow. Every Action input is a long flag of exactly the same
+/// name.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The source image.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The destination image.
+    #[command(flatten)]
+    pub destination: DestinationArgs,
+    /// Destination tags.
+    #[command(flatten)]
+    pub tags: TagArgs,
+    /// Checks and policy: the same options as `check`.
+    #[command(flatten)]
+    pub checks: CheckOptions,
+    /// Force.
+    #[command(flatten)]
+    pub gate: GateArgs,
+    /// How the copy runs.
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+    /// The record.
+    #[command(flatten)]
+    pub report: ReportArgs,
+    /// Registry access.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
