@@ -18,3 +18,4 @@ pub mod registry;
 pub mod report;
 pub mod runtime;
 pub mod scan;
+pub mod tags;

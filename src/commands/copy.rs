@@ -1,4 +1,4 @@
-//! `image-promote copy`: the engine alone (no checks): resolve, copy, verify, tag; `--json`
+//! `image-promote copy`: the engine alone (no checks): resolve, plan the tags, copy, verify, tag; `--json`
 //! prints the [`CopyReport`](crate::copy::CopyReport) on stdout.
 
 use std::io::Write as _;
@@ -23,14 +23,32 @@ pub async fn run(args: CopyArgs) -> Result<(), Error> {
     let t = Instant::now();
     let graph = resolve_graph(&source, &src).await?;
     let resolve_ms = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
+    // The tag plan, before a byte moves: a refused tag refuses the copy.
+    let tags = crate::tags::destination_tags(&src, &dst, &args.extra_tags())?;
+    let tags = crate::tags::plan(
+        &destination,
+        &dst,
+        &tags,
+        &graph.root.digest,
+        args.allow_tag_move,
+    )
+    .await?;
+    tags.ensure_allowed()?;
     let options = CopyOptions {
-        tags: args.extra_tags(),
         concurrency: args.concurrency as usize,
         dry_run: args.dry_run,
-        allow_tag_move: args.allow_tag_move,
         progress: !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
-    let report = copy_graph(source, destination, &graph, &dst, &options, resolve_ms).await?;
+    let report = copy_graph(
+        source,
+        destination,
+        &graph,
+        &dst,
+        &tags,
+        &options,
+        resolve_ms,
+    )
+    .await?;
     let mut stdout = std::io::stdout().lock();
     if args.json {
         let json =
