@@ -10,6 +10,7 @@ pub mod commands;
 pub mod copy;
 pub mod digest;
 pub mod error;
+pub mod gate;
 pub mod media;
 pub mod policy;
 pub mod promote;

@@ -7,16 +7,15 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::checks::platform::PlatformSpec;
 use crate::error::{Error, Result, Severity};
 use crate::scan::IgnoreEntry;
 
 mod fields;
-mod gate;
+mod platform;
 mod size;
 
 pub(crate) use fields::ParseStr;
-pub use gate::{Gate, GateDecision, gate, refuses};
+pub use platform::PlatformSpec;
 pub use size::{format_size, parse_size};
 
 /// The default policy, as a YAML document a team can copy and adopt unchanged.

@@ -15,7 +15,8 @@ use crate::checks::{CheckInputs, load_context, run_checks};
 use crate::copy::{CopyOptions, CopyReport, ImageGraph, copy_graph, resolve_graph};
 use crate::digest::Digest;
 use crate::error::{Error, ErrorKind, Result, Severity};
-use crate::policy::{GateDecision, Policy, gate};
+use crate::gate::{GateDecision, gate};
+use crate::policy::Policy;
 use crate::reference::Reference;
 use crate::registry::{RegistryClient, UploadStart};
 use crate::report::record::{
@@ -441,7 +442,7 @@ async fn check_and_gate(
             }
             let failing: Vec<_> = results
                 .iter()
-                .filter(|c| crate::policy::refuses(c) && !c.overridden)
+                .filter(|c| crate::gate::refuses(c) && !c.overridden)
                 .collect();
             let unforceable = failing.iter().any(|c| c.unforceable);
             let detail = failing

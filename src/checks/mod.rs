@@ -1,7 +1,7 @@
 //! The Check stage: each check reads the resolved image (an [`ImageGraph`](crate::copy::ImageGraph)
 //! plus the configs and the optional scan report in [`CheckContext`]) and returns
 //! [`CheckResult`]s; [`run_checks`] runs every check the [`Policy`] enables. The policy (see
-//! `policy.rs`) turns the results into a gate decision. One file per check, all behind [`Check`].
+//! `policy.rs`) sets each check's severity; the gate (`gate.rs`) turns the results into a decision. One file per check, all behind [`Check`].
 
 mod context;
 pub mod entrypoint;

@@ -16,7 +16,8 @@ use crate::cli::RegistryArgs;
 use crate::copy::resolve_graph;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::policy::{Gate, GateDecision, LabelRule, Policy, gate, parse_size};
+use crate::gate::{Gate, GateDecision, gate};
+use crate::policy::{LabelRule, Policy, parse_size};
 use crate::reference::Reference;
 
 fn size_arg(s: &str) -> std::result::Result<u64, String> {
@@ -294,7 +295,7 @@ pub fn status_mark(result: &CheckResult) -> &'static str {
         CheckStatus::Pass => "✅",
         CheckStatus::Warn => "⚠️",
         CheckStatus::Fail if result.overridden => "⚠️",
-        CheckStatus::Fail if crate::policy::refuses(result) => "❌",
+        CheckStatus::Fail if crate::gate::refuses(result) => "❌",
         CheckStatus::Fail => "⚠️",
         CheckStatus::Skipped => "⏭",
     }
