@@ -17,6 +17,7 @@ pub mod promote;
 pub mod reference;
 pub mod registry;
 pub mod report;
+pub mod resolve;
 pub mod runtime;
 pub mod scan;
 pub mod tags;

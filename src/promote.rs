@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::{Either, select};
 
-use crate::checks::{CheckInputs, load_context, run_checks};
-use crate::copy::{CopyOptions, CopyReport, ImageGraph, copy_graph, resolve_graph};
+use crate::checks::{CheckInputs, blob_probe, load_context, run_checks};
+use crate::copy::{CopyOptions, CopyReport, copy_graph};
 use crate::digest::Digest;
 use crate::error::{Error, ErrorKind, Result, Severity};
 use crate::gate::{GateDecision, gate};
@@ -23,6 +23,7 @@ use crate::report::record::{
     Check, Condition, ConditionStatus, CopySummary, Decision, Gate, Image, Override, Promotion,
     State, Status, millis_since,
 };
+use crate::resolve::{ImageGraph, resolve_graph};
 use crate::tags::{TagPlan, destination_tags};
 
 /// Passes over the whole graph when a pass fails with a retryable error (each request already
@@ -390,9 +391,10 @@ async fn check_and_gate(
         scan_report: plan.scan_report.clone(),
         github_sha: plan.github_sha.clone(),
     };
-    let ctx = load_context(source, graph, &inputs).await?;
     // `promote` never downloads a blob twice: the copy hashes what it streams.
-    let mut results = run_checks(source, &ctx, &plan.policy, false).await;
+    let probe = blob_probe(&plan.policy, false, std::collections::BTreeSet::new());
+    let ctx = load_context(source, graph, &inputs, &probe).await?;
+    let mut results = run_checks(&ctx, &plan.policy);
     let g = gate(&mut results, plan.force_reason.as_deref());
     rec.with(|r| {
         r.checks = results.iter().map(Check::from).collect();
@@ -421,13 +423,13 @@ async fn check_and_gate(
     });
     // The tested digest is the one promoted, even if a policy disabled the `exists` check.
     if let Some(expected) = &plan.expected_digest
-        && *expected != ctx.graph.root.digest
+        && *expected != ctx.image.graph.root.digest
         && g.decision != GateDecision::Refuse
     {
         rec.enter(State::ValidationFailed);
         return Err(Error::refused(format!(
             "{} resolves to {}, not the expected {expected}",
-            plan.source, ctx.graph.root.digest
+            plan.source, ctx.image.graph.root.digest
         ))
         .hint("an expected-digest mismatch is never promoted: promote the image that was tested"));
     }
@@ -471,11 +473,11 @@ async fn check_and_gate(
         GateDecision::Promote | GateDecision::PromoteWithWarnings if !g.overridden.is_empty() => {
             rec.enter(State::ValidationFailed);
             rec.enter(State::Forced);
-            Ok(ctx.graph)
+            Ok(ctx.image.graph)
         }
         GateDecision::Promote | GateDecision::PromoteWithWarnings => {
             rec.enter(State::ValidationPassed);
-            Ok(ctx.graph)
+            Ok(ctx.image.graph)
         }
     }
 }

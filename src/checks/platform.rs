@@ -4,29 +4,22 @@
 //! are not platforms. The platforms the policy names are
 //! [`PlatformSpec`]s.
 
-use super::{CheckEnv, CheckResult, ImageKind, Outcome};
-use crate::media::Platform;
+use super::{CheckEnv, CheckResult, Outcome};
 use crate::policy::PlatformSpec;
-
-/// Whether an index entry is an attestation manifest (BuildKit provenance/SBOM), not a platform:
-/// platform `unknown/unknown`, or annotation `vnd.docker.reference.type: attestation-manifest`.
-#[must_use]
-pub fn is_attestation(
-    platform: Option<&Platform>,
-    annotations: &std::collections::BTreeMap<String, String>,
-) -> bool {
-    platform.is_some_and(|p| p.os == "unknown" && p.architecture == "unknown")
-        || annotations
-            .get("vnd.docker.reference.type")
-            .is_some_and(|v| v == "attestation-manifest")
-}
+use crate::resolve::ImageKind;
 
 /// Runs the `platform` check.
 pub(super) fn check(env: &CheckEnv<'_>) -> Vec<CheckResult> {
     let policy = &env.policy.platform;
     let mut results = Vec::new();
     let mut present: Vec<PlatformSpec> = Vec::new();
-    for image in env.ctx.images.iter().filter(|i| i.kind == ImageKind::Image) {
+    for image in env
+        .ctx
+        .image
+        .images
+        .iter()
+        .filter(|i| i.kind == ImageKind::Image)
+    {
         let mut out = Outcome::default();
         let config_platform = image.config.as_ref().and_then(|c| {
             Some(PlatformSpec::normalize(
@@ -83,6 +76,7 @@ pub(super) fn check(env: &CheckEnv<'_>) -> Vec<CheckResult> {
         .collect();
     let attestations = env
         .ctx
+        .image
         .images
         .iter()
         .filter(|i| i.kind == ImageKind::Attestation)
@@ -100,7 +94,7 @@ pub(super) fn check(env: &CheckEnv<'_>) -> Vec<CheckResult> {
             " ({attestations} attestation manifest(s), not platforms)"
         ));
     }
-    if !policy.required.is_empty() || env.ctx.graph.root.is_index() {
+    if !policy.required.is_empty() || env.ctx.image.graph.root.is_index() {
         let (status, message) = if missing.is_empty() {
             let what = if policy.required.is_empty() {
                 summary
@@ -140,26 +134,4 @@ fn join(platforms: &[PlatformSpec]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn attestations_are_not_platforms() {
-        let unknown = Platform {
-            os: "unknown".into(),
-            architecture: "unknown".into(),
-            ..Platform::default()
-        };
-        assert!(is_attestation(Some(&unknown), &Default::default()));
-        let mut ann = std::collections::BTreeMap::new();
-        ann.insert(
-            "vnd.docker.reference.type".to_owned(),
-            "attestation-manifest".to_owned(),
-        );
-        assert!(is_attestation(None, &ann));
-        assert!(!is_attestation(None, &Default::default()));
-    }
 }

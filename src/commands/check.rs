@@ -10,15 +10,15 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::checks::{
-    CheckInputs, CheckResult, CheckStatus, load_context, request_failure, run_checks,
+    CheckInputs, CheckResult, CheckStatus, blob_probe, load_context, request_failure, run_checks,
 };
 use crate::cli::RegistryArgs;
-use crate::copy::resolve_graph;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::gate::{Gate, GateDecision, gate};
 use crate::policy::{LabelRule, Policy, parse_size};
 use crate::reference::Reference;
+use crate::resolve::resolve_graph;
 
 fn size_arg(s: &str) -> std::result::Result<u64, String> {
     parse_size(s).map_err(|e| e.message)
@@ -234,11 +234,9 @@ pub async fn run(args: CheckArgs) -> Result<()> {
     let (digest, mut results) = match resolve_graph(&source, &reference).await {
         Ok(graph) => {
             let digest = graph.root.digest.clone();
-            let ctx = load_context(&source, graph, &inputs).await?;
-            (
-                Some(digest),
-                run_checks(&source, &ctx, &policy, args.checks.deep).await,
-            )
+            let probe = blob_probe(&policy, args.checks.deep, std::collections::BTreeSet::new());
+            let ctx = load_context(&source, graph, &inputs, &probe).await?;
+            (Some(digest), run_checks(&ctx, &policy))
         }
         Err(e) if e.status == Some(404) => (
             None,

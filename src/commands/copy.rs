@@ -5,8 +5,9 @@ use std::io::Write as _;
 use std::time::Instant;
 
 use crate::cli::CopyArgs;
-use crate::copy::{CopyOptions, copy_graph, resolve_graph};
+use crate::copy::{CopyOptions, copy_graph};
 use crate::error::Error;
+use crate::resolve::resolve_graph;
 
 /// Runs `copy`.
 ///

@@ -11,13 +11,14 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_util::Stream;
 
-use super::{BlobAction, BlobRecord, CopyOptions, ImageGraph, millis};
+use super::{BlobAction, BlobRecord, CopyOptions, millis};
 use crate::digest::{Digest, Verifier};
 use crate::error::{Error, ErrorKind, Result};
 use crate::media::Descriptor;
 use crate::reference::Reference;
 use crate::registry::transport::BodyStream;
 use crate::registry::{RegistryClient, UploadStart, retry};
+use crate::resolve::ImageGraph;
 
 pub(super) async fn copy_blobs(
     source: &Arc<RegistryClient>,
