@@ -10,9 +10,10 @@ mod support;
 use std::collections::BTreeSet;
 use std::process::Output;
 
+use reqwest::Method;
 use support::harness::{promote, registries, text, unique};
 use support::oci::{MANIFEST_ACCEPT, client, json};
-use support::proxy::FaultProxy;
+use support::proxy::{Fault, FaultProxy, Rule};
 
 const SMALL: &str = "sha256:8d5f14e4878aea65da3611b8ae2f24a3366990c2c468abee5b2c31f4c7aee992";
 const MULTI: &str = "sha256:f4bde69193791bb9b12817907ecaa4613f0c5400ea04135655c76f6a99694d3b";
@@ -336,5 +337,57 @@ async fn refused_version_tag_promote_pushes_nothing_and_moves_no_tag() {
             .iter()
             .all(|c| c["id"] != "destination-push"),
         "no upload session is opened for a refused tag plan: {refused}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_moved_during_the_copy_is_not_overwritten() {
+    let repo = seed("small:1.0", SMALL, "tags-race").await;
+    let r = registries();
+    // The plan sees `prod` at SMALL; when the tags are written, another writer has moved it to
+    // DOCKER (the proxy answers the second HEAD of the tag as the registry would then).
+    let proxy = FaultProxy::start(
+        &r.production,
+        vec![
+            Rule::new(
+                &format!("/v2/{repo}/manifests/prod"),
+                Fault::Status(
+                    200,
+                    vec![("Docker-Content-Digest".to_owned(), DOCKER.to_owned())],
+                    Vec::new(),
+                ),
+            )
+            .method(Method::HEAD)
+            .skip(1)
+            .times(1),
+        ],
+    )
+    .await;
+    let out = run(args(&[
+        "copy",
+        &format!("{}/app/multi:1.0", r.staging),
+        &format!("{}/{repo}:prod", proxy.addr()),
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("changed concurrently")
+            && stderr.contains(&format!("pointed at {SMALL}, now at {DOCKER}")),
+        "{stderr}"
+    );
+    assert_eq!(proxy.faulted().len(), 1);
+    assert_eq!(
+        proxy.count("PUT", &format!("/v2/{repo}/manifests/prod")),
+        0,
+        "the moved tag is not written"
+    );
+    assert!(
+        proxy.count("PUT", "/manifests/sha256:") > 0,
+        "the copy itself ran"
+    );
+    assert_eq!(
+        tag_digest(&r.production, &repo, "prod").await.as_deref(),
+        Some(SMALL)
     );
 }

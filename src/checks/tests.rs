@@ -299,3 +299,62 @@ fn disabled_checks_are_skipped_visibly() {
             .any(|r| r.id == "scan" && r.status == CheckStatus::Skipped)
     );
 }
+
+#[test]
+fn layers_judges_the_probed_blob_states_without_a_registry() {
+    use crate::resolve::BlobState;
+    let mut f = two_platforms_and_an_attestation();
+    let layer = Digest::parse(LAYER).unwrap();
+    let policy = Policy::default();
+
+    // Not probed (no states): the layers are taken as declared.
+    let results = f.run(&policy, layers::check);
+    assert!(
+        results.iter().all(|r| r.status == CheckStatus::Pass),
+        "{results:#?}"
+    );
+
+    // Missing at the source: an integrity failure per image, never forced.
+    f.ctx
+        .image
+        .blobs
+        .states
+        .insert(layer.clone(), BlobState::Missing);
+    let results = f.run(&policy, layers::check);
+    assert_eq!(results.len(), 3, "{results:#?}");
+    for r in &results {
+        assert_eq!(r.status, CheckStatus::Fail);
+        assert!(r.unforceable);
+        assert!(
+            r.message.contains(&format!(
+                "layer {LAYER} is missing from the registry (BLOB_UNKNOWN)"
+            )),
+            "{}",
+            r.message
+        );
+    }
+
+    // Another size, then a failed request: a finding, then a result of the error's category.
+    f.ctx
+        .image
+        .blobs
+        .states
+        .insert(layer.clone(), BlobState::WrongSize(11));
+    let results = f.run(&policy, layers::check);
+    assert!(
+        results[0]
+            .message
+            .contains("is 11 bytes in the registry, the manifest declares 10"),
+        "{}",
+        results[0].message
+    );
+    f.ctx.image.blobs.states.insert(
+        layer,
+        BlobState::Unknown(crate::error::Error::network("connection reset")),
+    );
+    let results = f.run(&policy, layers::check);
+    let last = results.last().unwrap();
+    assert_eq!(last.category, Category::Network, "{results:#?}");
+    assert_eq!(last.message, "could not check: connection reset");
+    assert!(request_failure(&results).is_some());
+}
