@@ -258,7 +258,7 @@ impl BlobJob {
 
 /// Wraps a source body: hashes and counts each chunk, holds the last chunk back until the end, and
 /// ends with an error instead of it when the size or digest is wrong, so the destination never
-/// receives a complete wrong blob (DESIGN.md, invariant 2).
+/// receives a complete wrong blob (docs/architecture.md, invariant 2).
 pub struct VerifyingStream {
     inner: BodyStream,
     verifier: Option<Verifier>,
