@@ -6,8 +6,6 @@
 
 use std::fmt;
 
-use serde::Serialize;
-
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::media::Manifest;
@@ -64,8 +62,7 @@ pub fn destination_tags(
 }
 
 /// What the plan does with one destination tag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TagAction {
     /// The tag does not exist yet: it is written.
     Create,
@@ -78,7 +75,7 @@ pub enum TagAction {
 }
 
 /// The decision for one destination tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagDecision {
     /// The tag.
     pub tag: String,
@@ -110,10 +107,9 @@ impl fmt::Display for TagDecision {
 }
 
 /// The destination tags of one promotion, decided before anything is written.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagPlan {
     /// The destination repository (its own tag or digest is not used: see `entries`).
-    #[serde(serialize_with = "display")]
     pub destination: Reference,
     /// The digest every tag is to point at.
     pub target: Digest,
@@ -121,10 +117,6 @@ pub struct TagPlan {
     pub allow_tag_move: bool,
     /// One decision per tag, in the order the tags are written.
     pub entries: Vec<TagDecision>,
-}
-
-fn display<S: serde::Serializer>(r: &Reference, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.collect_str(r)
 }
 
 impl TagPlan {
@@ -244,7 +236,7 @@ pub async fn plan(
 }
 
 /// A tag's state before and after.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct TagRecord {
     /// The full reference `registry/repo:tag`.
     pub reference: String,

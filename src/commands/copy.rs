@@ -34,7 +34,6 @@ pub async fn run(args: CopyArgs) -> Result<(), Error> {
         args.allow_tag_move,
     )
     .await?;
-    tags.ensure_allowed()?;
     let options = CopyOptions {
         concurrency: args.concurrency as usize,
         dry_run: args.dry_run,

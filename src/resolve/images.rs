@@ -74,8 +74,7 @@ impl ImageInfo {
 
 /// Whether an index entry is an attestation manifest (BuildKit provenance/SBOM), not a platform:
 /// platform `unknown/unknown`, or annotation `vnd.docker.reference.type: attestation-manifest`.
-#[must_use]
-pub fn is_attestation(
+fn is_attestation(
     platform: Option<&Platform>,
     annotations: &std::collections::BTreeMap<String, String>,
 ) -> bool {
@@ -153,8 +152,10 @@ pub(super) fn classify(graph: &ImageGraph) -> Vec<(&Manifest, ImageKind)> {
 }
 
 /// The [`ImageInfo`]s of a graph, given the configs read (by config digest). Pure.
-#[must_use]
-pub fn image_infos(graph: &ImageGraph, configs: &BTreeMap<Digest, ConfigRead>) -> Vec<ImageInfo> {
+pub(super) fn image_infos(
+    graph: &ImageGraph,
+    configs: &BTreeMap<Digest, ConfigRead>,
+) -> Vec<ImageInfo> {
     let entries = index_entries(graph);
     let root_is_index = graph.root.is_index();
     let mut images = Vec::new();

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 pub use blobs::{BlobProbe, BlobState, BlobStates, DeepStats};
 pub use graph::{ImageGraph, resolve_graph};
-pub use images::{ConfigProblem, ConfigRead, ImageInfo, ImageKind, image_infos, is_attestation};
+pub use images::{ConfigProblem, ConfigRead, ImageInfo, ImageKind};
 
 use crate::digest::Digest;
 use crate::error::Result;
@@ -36,7 +36,7 @@ impl ResolvedImage {
     /// probe. Pure: unit tests build images with it.
     #[must_use]
     pub fn new(graph: ImageGraph, configs: &BTreeMap<Digest, ConfigRead>) -> Self {
-        let images = image_infos(&graph, configs);
+        let images = images::image_infos(&graph, configs);
         Self {
             graph,
             images,
