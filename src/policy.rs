@@ -1,7 +1,7 @@
-//! The Gate stage: the policy (a YAML file, flags, or the documented defaults) says which checks
-//! run, their limits and the severity a failure carries; [`gate`] turns the check results into
-//! [`GateDecision::Promote`], [`GateDecision::PromoteWithWarnings`] or [`GateDecision::Refuse`],
-//! applying `force` (with a reason) to every forceable failure. Also [`parse_size`].
+//! The policy (a YAML file, flags, or the documented defaults): which checks run, their limits
+//! and the severity a failure carries, the platforms required ([`PlatformSpec`]) and the scan
+//! ignore list. The gate (`gate.rs`) turns check results into a decision with it. Also
+//! [`parse_size`].
 
 use std::path::Path;
 
