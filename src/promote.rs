@@ -328,7 +328,12 @@ async fn validate_conditions(
         t,
         crate::tags::plan(destination, dst, &tags, &digest, plan.allow_tag_move).await
     );
-    check!("destination-tags", t, tag_plan.ensure_allowed());
+    if let Err(e) = tag_plan.ensure_allowed() {
+        // The audit lists every tag of the refused plan with its previous digest.
+        let message = format!("{}; plan: {}", e.message, tag_plan.describe());
+        condition(rec, "destination-tags", ConditionStatus::Failed, message, t);
+        return Err(e);
+    }
     condition(
         rec,
         "destination-tags",

@@ -330,6 +330,12 @@ async fn refused_version_tag_promote_pushes_nothing_and_moves_no_tag() {
         .find(|c| c["id"] == "destination-tags")
         .unwrap();
     assert_eq!(condition["status"], "failed", "{refused}");
+    let message = condition["message"].as_str().unwrap();
+    assert!(
+        message.contains("plan: prod (moves from sha256:")
+            && message.contains("1.2.3 (refused: immutable at sha256:"),
+        "{message}"
+    );
     assert!(
         refused["conditions"]
             .as_array()
