@@ -1,22 +1,21 @@
-//! The Gate stage: the policy (a YAML file, flags, or the documented defaults) says which checks
-//! run, their limits and the severity a failure carries; [`gate`] turns the check results into
-//! [`GateDecision::Promote`], [`GateDecision::PromoteWithWarnings`] or [`GateDecision::Refuse`],
-//! applying `force` (with a reason) to every forceable failure. Also [`parse_size`].
+//! The policy (a YAML file, flags, or the documented defaults): which checks run, their limits
+//! and the severity a failure carries, the platforms required ([`PlatformSpec`]) and the scan
+//! ignore list. The gate (`gate.rs`) turns check results into a decision with it. Also
+//! [`parse_size`].
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::checks::platform::PlatformSpec;
 use crate::error::{Error, Result, Severity};
 use crate::scan::IgnoreEntry;
 
 mod fields;
-mod gate;
+mod platform;
 mod size;
 
 pub(crate) use fields::ParseStr;
-pub use gate::{Gate, GateDecision, gate, refuses};
+pub use platform::PlatformSpec;
 pub use size::{format_size, parse_size};
 
 /// The default policy, as a YAML document a team can copy and adopt unchanged.
@@ -540,5 +539,45 @@ mod tests {
             Policy::parse("# nothing\n\n", "x").unwrap(),
             Policy::default()
         );
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_policy_is_not_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = "FAKE-SECRET-3f9a1c";
+        for (name, text) in [
+            (
+                "passwd",
+                format!("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1\npassword={secret}\nend\n"),
+            ),
+            ("env", format!("# settings\nUSER=me\nAPI_TOKEN={secret}\n")),
+            (
+                "quoted",
+                format!("version: 1\nsize:\n  max-size: \"{secret}\"\n"),
+            ),
+            (
+                "field",
+                format!("version: 1\nscan:\n  {secret}-{secret}: 1\n"),
+            ),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &text).unwrap();
+            let e = Policy::load(&path).unwrap_err();
+            let shown = format!("{} {}", e.message, e.hint.unwrap_or_default());
+            assert!(!shown.contains(secret), "{name}: {shown}");
+            assert!(shown.contains("line "), "{name}: {shown}");
+            assert!(shown.len() < 400, "{name}: {shown}");
+        }
+        let e = Policy::load(&dir.path().join("passwd")).unwrap_err();
+        assert!(
+            e.message
+                .contains("a string (not shown), expected a policy"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.ends_with("(line 1, column 1)"), "{}", e.message);
+        // Short tokens (a misspelt field) are still shown.
+        let e = Policy::parse("version: 1\nsise: 1\n", "p").unwrap_err();
+        assert!(e.message.contains("field `sise`"), "{}", e.message);
     }
 }

@@ -1,7 +1,8 @@
-//! The pipeline of `promote` as one function over the stages (DESIGN.md, The pipeline): validate
-//! conditions → resolve → checks → gate (force) → copy with retries → verify → tag. Input: a
-//! [`Plan`] and two registry clients; output: the [`Promotion`] record in a [`Recorder`], which
-//! every stage adds to (states with timestamps, results, errors, timings). Reports render it.
+//! The pipeline of `promote` as one function over the stages (docs/architecture.md, the
+//! pipeline): validate conditions (the tag plan among them) → resolve → checks → gate (force) →
+//! copy with retries → verify → tag. Input: a [`Plan`] and two registry clients; output: the
+//! [`Promotion`] record in a [`Recorder`], which every stage adds to (states with timestamps,
+//! results, errors, timings). Reports render it.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -10,14 +11,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::{Either, select};
 
-use crate::checks::{CheckInputs, load_context, run_checks};
-use crate::copy::{
-    CopyOptions, CopyReport, ImageGraph, copy_graph, destination_tags, is_version_tag,
-    resolve_graph,
-};
+use crate::checks::{CheckInputs, blob_probe, load_context, run_checks};
+use crate::copy::{CopyOptions, CopyReport, copy_graph};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::policy::{GateDecision, Policy, gate};
+use crate::gate::{GateDecision, gate};
+use crate::policy::Policy;
 use crate::reference::Reference;
 use crate::registry::retry::Budget;
 use crate::registry::{RegistryClient, UploadStart};
@@ -25,6 +24,8 @@ use crate::report::record::{
     Check, Condition, ConditionStatus, CopySummary, Image, Override, Promotion, State, Status,
     millis_since,
 };
+use crate::resolve::{ImageGraph, resolve_graph};
+use crate::tags::{TagPlan, destination_tags};
 
 /// What to promote, parsed and validated.
 #[derive(Debug, Clone)]
@@ -159,7 +160,7 @@ async fn stages(
     let t = Instant::now();
     let conditions = validate_conditions(plan, &source, &destination, rec).await;
     rec.with(|r| r.timings.validate_ms = Some(millis_since(t)));
-    conditions?;
+    let mut tags = conditions?;
     crate::runtime::check_interrupted()?;
 
     rec.enter(State::ValidationRunning);
@@ -174,24 +175,27 @@ async fn stages(
     rec.with(|r| r.timings.checks_ms = Some(millis_since(t)));
     let graph = graph?;
     crate::runtime::check_interrupted()?;
+    if graph.root.digest != tags.target {
+        // The source tag moved between the HEAD and the resolve: judge the tags again.
+        tags = tags.retarget(&graph.root.digest);
+        tags.ensure_allowed()?;
+    }
 
     let options = CopyOptions {
-        tags: plan.extra_tags.clone(),
         concurrency: plan.concurrency.max(1),
         dry_run: plan.dry_run,
-        allow_tag_move: plan.allow_tag_move,
         progress: plan.progress && !plan.dry_run,
     };
     if plan.dry_run {
         // What the copy would do: HEAD requests only, nothing written.
-        let report = copy_graph(source, destination, &graph, dst, &options, 0).await?;
+        let report = copy_graph(source, destination, &graph, dst, &tags, &options, 0).await?;
         record_copy(rec, &report, 1);
         return Ok(Status::DryRun);
     }
 
     rec.enter(State::PromotionRunning);
     let t = Instant::now();
-    let report = copy_with_retries(&graph, dst, &options, &source, &destination, rec).await;
+    let report = copy_with_retries(&graph, dst, &tags, &options, &source, &destination, rec).await;
     rec.with(|r| r.timings.copy_ms = Some(millis_since(t)));
     let report = match report {
         Ok(r) => r,
@@ -233,14 +237,15 @@ fn condition(rec: &Recorder<'_>, id: &str, status: ConditionStatus, message: Str
 }
 
 /// Checks, before any check or byte moves, that the source can be pulled, the destination
-/// reached and pushed to, and the destination tags written. Fails in seconds with
-/// AUTHENTICATION / PERMISSION and a hint instead of after a copy.
+/// reached, the destination tags planned (none refused: see [`crate::tags`]) and the
+/// destination pushed to. Fails in seconds with AUTHENTICATION / PERMISSION / REFUSED and a hint
+/// instead of after a copy. Returns the tag plan.
 async fn validate_conditions(
     plan: &Plan,
     source: &RegistryClient,
     destination: &RegistryClient,
     rec: &Recorder<'_>,
-) -> Result<()> {
+) -> Result<TagPlan> {
     let (src, dst) = (&plan.source, &plan.destination);
     macro_rules! check {
         ($id:expr, $t:expr, $e:expr) => {
@@ -294,6 +299,48 @@ async fn validate_conditions(
         t,
     );
 
+    // The tag plan, before an upload session is opened: a refused tag leaves the destination
+    // untouched.
+    let t = Instant::now();
+    let tags = check!(
+        "destination-tags",
+        t,
+        destination_tags(src, dst, &plan.extra_tags)
+    );
+    if tags.is_empty() {
+        let e = Error::input(format!(
+            "no destination tag: {dst} names no tag and the source {src} has none"
+        ))
+        .hint("give the destination a tag (registry/repo:tag) or pass tags");
+        condition(
+            rec,
+            "destination-tags",
+            ConditionStatus::Failed,
+            e.message.clone(),
+            t,
+        );
+        return Err(e);
+    }
+    rec.with(|r| r.request.tags.clone_from(&tags));
+    let tag_plan = check!(
+        "destination-tags",
+        t,
+        crate::tags::plan(destination, dst, &tags, &digest, plan.allow_tag_move).await
+    );
+    if let Err(e) = tag_plan.ensure_allowed() {
+        // The audit lists every tag of the refused plan with its previous digest.
+        let message = format!("{}; plan: {}", e.message, tag_plan.describe());
+        condition(rec, "destination-tags", ConditionStatus::Failed, message, t);
+        return Err(e);
+    }
+    condition(
+        rec,
+        "destination-tags",
+        ConditionStatus::Passed,
+        tag_plan.describe(),
+        t,
+    );
+
     let t = Instant::now();
     if plan.dry_run {
         condition(
@@ -336,63 +383,7 @@ async fn validate_conditions(
         );
     }
 
-    let t = Instant::now();
-    let tags = check!(
-        "destination-tags",
-        t,
-        destination_tags(src, dst, &plan.extra_tags)
-    );
-    if tags.is_empty() {
-        let e = Error::input(format!(
-            "no destination tag: {dst} names no tag and the source {src} has none"
-        ))
-        .hint("give the destination a tag (registry/repo:tag) or pass tags");
-        condition(
-            rec,
-            "destination-tags",
-            ConditionStatus::Failed,
-            e.message.clone(),
-            t,
-        );
-        return Err(e);
-    }
-    let mut described = Vec::new();
-    for tag in &tags {
-        let tagged = dst.with_tag(tag);
-        let previous = check!(
-            "destination-tags",
-            t,
-            destination.head_manifest(&tagged, tag).await
-        );
-        match previous {
-            None => described.push(format!("{tag} (new)")),
-            Some(p) if p == digest => described.push(format!("{tag} (already {})", p.short())),
-            Some(p) if is_version_tag(tag) && !plan.allow_tag_move => {
-                let e = Error::refused(format!(
-                    "{tagged} already points at {p}; version tags are immutable, so it is not moved"
-                ))
-                .hint("promote under a new version tag, or pass --allow-tag-move if moving this tag is intended");
-                condition(
-                    rec,
-                    "destination-tags",
-                    ConditionStatus::Failed,
-                    e.message.clone(),
-                    t,
-                );
-                return Err(e);
-            }
-            Some(p) => described.push(format!("{tag} (moves from {})", p.short())),
-        }
-    }
-    rec.with(|r| r.request.tags.clone_from(&tags));
-    condition(
-        rec,
-        "destination-tags",
-        ConditionStatus::Passed,
-        described.join(", "),
-        t,
-    );
-    Ok(())
+    Ok(tag_plan)
 }
 
 /// Runs the checks on the resolved graph and applies the gate; returns the graph to copy.
@@ -407,9 +398,10 @@ async fn check_and_gate(
         scan_report: plan.scan_report.clone(),
         github_sha: plan.github_sha.clone(),
     };
-    let ctx = load_context(source, graph, &inputs).await?;
     // Without `--deep`, `promote` downloads no blob twice: the copy hashes what it streams.
-    let mut results = run_checks(source, &ctx, &plan.policy, plan.deep).await;
+    let probe = blob_probe(&plan.policy, plan.deep, std::collections::BTreeSet::new());
+    let ctx = load_context(source, graph, &inputs, &probe).await?;
+    let mut results = run_checks(&ctx, &plan.policy);
     let g = gate(&mut results, plan.force_reason.as_deref());
     rec.with(|r| {
         r.checks = results.iter().map(Check::from).collect();
@@ -429,13 +421,13 @@ async fn check_and_gate(
     });
     // The tested digest is the one promoted, even if a policy disabled the `exists` check.
     if let Some(expected) = &plan.expected_digest
-        && *expected != ctx.graph.root.digest
+        && *expected != ctx.image.graph.root.digest
         && g.decision != GateDecision::Refuse
     {
         rec.enter(State::ValidationFailed);
         return Err(Error::refused(format!(
             "{} resolves to {}, not the expected {expected}",
-            plan.source, ctx.graph.root.digest
+            plan.source, ctx.image.graph.root.digest
         ))
         .hint("an expected-digest mismatch is never promoted: promote the image that was tested"));
     }
@@ -450,7 +442,7 @@ async fn check_and_gate(
             }
             let failing: Vec<_> = results
                 .iter()
-                .filter(|c| crate::policy::refuses(c) && !c.overridden)
+                .filter(|c| crate::gate::refuses(c) && !c.overridden)
                 .collect();
             let unforceable = failing.iter().any(|c| c.unforceable);
             let detail = failing
@@ -479,11 +471,11 @@ async fn check_and_gate(
         GateDecision::Promote | GateDecision::PromoteWithWarnings if !g.overridden.is_empty() => {
             rec.enter(State::ValidationFailed);
             rec.enter(State::Forced);
-            Ok(ctx.graph)
+            Ok(ctx.image.graph)
         }
         GateDecision::Promote | GateDecision::PromoteWithWarnings => {
             rec.enter(State::ValidationPassed);
-            Ok(ctx.graph)
+            Ok(ctx.image.graph)
         }
     }
 }
@@ -498,6 +490,7 @@ async fn check_and_gate(
 async fn copy_with_retries(
     graph: &ImageGraph,
     dst: &Reference,
+    tags: &TagPlan,
     options: &CopyOptions,
     source: &Arc<RegistryClient>,
     destination: &Arc<RegistryClient>,
@@ -509,6 +502,7 @@ async fn copy_with_retries(
         destination.clone(),
         graph,
         dst,
+        tags,
         options,
         rec.with(|r| r.timings.resolve_ms.unwrap_or_default()),
     );

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use image_promote::checks::{CheckResult, CheckStatus};
-use image_promote::copy::TagRecord;
+use image_promote::tags::TagRecord;
 use image_promote::digest::Digest;
 use image_promote::error::{Error, Severity};
 use image_promote::report::record::{
@@ -265,7 +265,7 @@ fn record() -> Promotion {
     ];
     results[1].platform = Some("linux/amd64".into());
     let gate =
-        image_promote::policy::gate(&mut results, Some("INC-42: label added in the next build"));
+        image_promote::gate::gate(&mut results, Some("INC-42: label added in the next build"));
     p.checks = results.iter().map(Check::from).collect();
     p.overrides = results
         .iter()

@@ -2,7 +2,8 @@
 //! exec form (a shell form, `/bin/sh -c …`, warns by default), and — a rule on in the default
 //! policy — it runs as a user that is set and is not root (`root`, `0`, `0:0`, `root:*`, `0:*`).
 
-use super::{CheckEnv, CheckResult, CheckStatus, ImageKind, Outcome};
+use super::{CheckEnv, CheckResult, CheckStatus, Outcome};
+use crate::resolve::ImageKind;
 
 /// Whether a `User` value means root: unset or empty, `root`, `0`, or either with any group.
 #[must_use]
@@ -47,6 +48,7 @@ pub(super) fn check(env: &CheckEnv<'_>) -> Vec<CheckResult> {
     let mut results = Vec::new();
     for image in env
         .ctx
+        .image
         .images
         .iter()
         .filter(|i| i.kind != ImageKind::Attestation)

@@ -6,7 +6,7 @@ use super::{CheckEnv, CheckResult, CheckStatus};
 
 /// Runs the `exists` check.
 pub(super) fn check(env: &CheckEnv<'_>) -> Vec<CheckResult> {
-    let graph = &env.ctx.graph;
+    let graph = &env.ctx.image.graph;
     let actual = &graph.root.digest;
     let details = serde_json::json!({
         "reference": graph.reference.to_string(),
@@ -64,11 +64,11 @@ pub fn unresolved(
         .unforceable()
         .details(serde_json::json!({ "reference": reference.to_string(), "status": error.status })),
     ];
-    for check in super::all_checks().iter().filter(|c| c.id() != "exists") {
+    for check in super::CHECKS.iter().filter(|c| c.id != "exists") {
         results.push(CheckResult::new(
-            check.id(),
+            check.id,
             CheckStatus::Skipped,
-            super::settings(policy, check.id())
+            super::settings(policy, check.id)
                 .map_or(crate::error::Severity::High, |s| s.severity()),
             "not run: the image did not resolve",
         ));

@@ -5,8 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{CheckEnv, CheckResult, ImageKind, Outcome};
+use super::{CheckEnv, CheckResult, Outcome};
 use crate::policy::LABEL_REVISION;
+use crate::resolve::ImageKind;
 
 /// Where a label value was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -33,10 +34,11 @@ impl LabelSource {
 /// Runs the `labels` check.
 pub(super) fn check(env: &CheckEnv<'_>) -> Vec<CheckResult> {
     let policy = &env.policy.labels;
-    let root = &env.ctx.graph.root;
+    let root = &env.ctx.image.graph.root;
     let mut results = Vec::new();
     for image in env
         .ctx
+        .image
         .images
         .iter()
         .filter(|i| i.kind != ImageKind::Attestation)

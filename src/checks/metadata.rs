@@ -2,13 +2,14 @@
 //! and `rootfs` (of type `layers`); its history has one non-empty entry per layer; the manifest,
 //! config and layer media types belong to the same family (OCI or Docker).
 
-use super::{CheckEnv, CheckResult, CheckStatus, ConfigProblem, ImageKind, Outcome};
+use super::{CheckEnv, CheckResult, CheckStatus, Outcome};
 use crate::media::{DOCKER_CONFIG, DOCKER_MANIFEST, OCI_CONFIG, OCI_MANIFEST};
+use crate::resolve::{ConfigProblem, ImageKind};
 
 /// Runs the `metadata` check.
 pub(super) fn check(env: &CheckEnv<'_>) -> Vec<CheckResult> {
     let mut results = Vec::new();
-    for image in &env.ctx.images {
+    for image in &env.ctx.image.images {
         let label = image.platform_label.clone();
         if image.kind == ImageKind::Attestation {
             continue;

@@ -1,7 +1,9 @@
-//! The Check stage: each check reads the resolved image (an [`ImageGraph`](crate::copy::ImageGraph)
-//! plus the configs and the optional scan report in [`CheckContext`]) and returns
-//! [`CheckResult`]s; [`run_checks`] runs every check the [`Policy`] enables. The policy (see
-//! `policy.rs`) turns the results into a gate decision. One file per check, all behind [`Check`].
+//! The Check stage: each check is a pure function of the resolved image (a
+//! [`ResolvedImage`](crate::resolve::ResolvedImage) plus the scan report and the inputs in
+//! [`CheckContext`]) and the [`Policy`], returning [`CheckResult`]s; [`run_checks`] runs every
+//! check the policy enables. The one async part, [`load_context`], reads the scan report and has
+//! the Resolve stage read configs and probe blobs. The policy (`policy.rs`) sets each check's
+//! severity; the gate (`gate.rs`) turns the results into a decision. One file per check.
 
 mod context;
 pub mod entrypoint;
@@ -15,22 +17,17 @@ pub mod size;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeSet;
-use std::pin::Pin;
 use std::time::Instant;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use context::{
-    CheckContext, CheckInputs, ConfigProblem, ImageInfo, ImageKind, ScanInput, load_context,
-    read_scan_report,
+    CheckContext, CheckInputs, ScanInput, blob_probe, load_context, read_scan_report,
 };
 
-use crate::digest::Digest;
 use crate::error::{Category, Error, Severity};
 use crate::policy::{Action, CheckSettings, Policy};
-use crate::registry::RegistryClient;
 
 /// The outcome of one check (on one platform, for per-platform checks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -200,19 +197,13 @@ impl Outcome {
     }
 }
 
-/// What a check reads: the registry (for the `layers` check), the context, the policy and the
-/// deep-mode options.
+/// What a check reads: the context (the resolved image and the inputs) and the policy. No
+/// registry: every check is a pure function of these.
 pub struct CheckEnv<'a> {
-    /// The source registry client (read-only use).
-    pub client: &'a RegistryClient,
-    /// The resolved image.
+    /// The resolved image and the inputs.
     pub ctx: &'a CheckContext,
     /// The policy.
     pub policy: &'a Policy,
-    /// Whether `deep` mode is on: download and hash every blob.
-    pub deep: bool,
-    /// Blobs deep mode does not download because the copy streams and hashes them anyway.
-    pub skip_deep_for: &'a BTreeSet<Digest>,
 }
 
 impl CheckEnv<'_> {
@@ -229,80 +220,50 @@ impl CheckEnv<'_> {
     }
 }
 
-/// A boxed check future (checks are object-safe behind [`Check`]).
-pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Vec<CheckResult>> + Send + 'a>>;
-
-/// One check: a stable id and a run over the resolved image.
-pub trait Check: Send + Sync {
+/// One check: a stable id and a pure function of the resolved image and the policy.
+#[derive(Clone, Copy)]
+pub struct Check {
     /// The stable id (`exists`, `size`, …).
-    fn id(&self) -> &'static str;
+    pub id: &'static str,
     /// Runs the check; per-platform checks return one result per image of an index.
-    fn run<'a>(&'a self, env: &'a CheckEnv<'a>) -> CheckFuture<'a>;
-}
-
-/// A check whose work is synchronous.
-struct SyncCheck {
-    id: &'static str,
-    run: fn(&CheckEnv<'_>) -> Vec<CheckResult>,
-}
-
-impl Check for SyncCheck {
-    fn id(&self) -> &'static str {
-        self.id
-    }
-    fn run<'a>(&'a self, env: &'a CheckEnv<'a>) -> CheckFuture<'a> {
-        let results = (self.run)(env);
-        Box::pin(std::future::ready(results))
-    }
-}
-
-/// The `layers` check: asynchronous (HEAD requests, and downloads in deep mode).
-struct LayersCheck;
-
-impl Check for LayersCheck {
-    fn id(&self) -> &'static str {
-        "layers"
-    }
-    fn run<'a>(&'a self, env: &'a CheckEnv<'a>) -> CheckFuture<'a> {
-        Box::pin(layers::check(env))
-    }
+    pub run: fn(&CheckEnv<'_>) -> Vec<CheckResult>,
 }
 
 /// Every check, in the order results are shown.
-#[must_use]
-pub fn all_checks() -> Vec<Box<dyn Check>> {
-    vec![
-        Box::new(SyncCheck {
-            id: "exists",
-            run: exists::check,
-        }),
-        Box::new(SyncCheck {
-            id: "size",
-            run: size::check,
-        }),
-        Box::new(SyncCheck {
-            id: "platform",
-            run: platform::check,
-        }),
-        Box::new(LayersCheck),
-        Box::new(SyncCheck {
-            id: "metadata",
-            run: metadata::check,
-        }),
-        Box::new(SyncCheck {
-            id: "labels",
-            run: labels::check,
-        }),
-        Box::new(SyncCheck {
-            id: "entrypoint",
-            run: entrypoint::check,
-        }),
-        Box::new(SyncCheck {
-            id: "scan",
-            run: scan::check,
-        }),
-    ]
-}
+pub const CHECKS: [Check; 8] = [
+    Check {
+        id: "exists",
+        run: exists::check,
+    },
+    Check {
+        id: "size",
+        run: size::check,
+    },
+    Check {
+        id: "platform",
+        run: platform::check,
+    },
+    Check {
+        id: "layers",
+        run: layers::check,
+    },
+    Check {
+        id: "metadata",
+        run: metadata::check,
+    },
+    Check {
+        id: "labels",
+        run: labels::check,
+    },
+    Check {
+        id: "entrypoint",
+        run: entrypoint::check,
+    },
+    Check {
+        id: "scan",
+        run: scan::check,
+    },
+];
 
 /// The policy settings of check `id`.
 #[must_use]
@@ -321,57 +282,30 @@ pub fn settings<'p>(policy: &'p Policy, id: &str) -> Option<&'p dyn CheckSetting
 }
 
 /// Runs every check the policy enables (a disabled check gives one `skipped` result that says
-/// so). `deep` downloads and hashes every blob. Never fails: a request that fails inside a check
-/// becomes a result of that error's category (see [`CheckResult::could_not_run`]).
-pub async fn run_checks(
-    client: &RegistryClient,
-    ctx: &CheckContext,
-    policy: &Policy,
-    deep: bool,
-) -> Vec<CheckResult> {
-    run_checks_skipping(client, ctx, policy, deep, &BTreeSet::new()).await
-}
-
-/// [`run_checks`] for `promote`, which must not download a blob twice (DESIGN.md, "Verified"):
-/// in deep mode the blobs in `skip_deep_for` (those the copy will stream, hashing and counting
-/// them) are not downloaded here; the `layers` result counts them as `verified_by_copy`. Every
-/// blob is still HEADed.
-pub async fn run_checks_skipping(
-    client: &RegistryClient,
-    ctx: &CheckContext,
-    policy: &Policy,
-    deep: bool,
-    skip_deep_for: &BTreeSet<Digest>,
-) -> Vec<CheckResult> {
-    let env = CheckEnv {
-        client,
-        ctx,
-        policy,
-        deep,
-        skip_deep_for,
-    };
-    let checks = all_checks();
-    let runs = checks.iter().map(|check| {
-        let env = &env;
-        async move {
-            let id = check.id();
-            if settings(policy, id).is_some_and(|s| !s.enabled()) {
-                return vec![env.result(id, CheckStatus::Skipped, "disabled by the policy")];
-            }
-            let started = Instant::now();
-            let mut results = check.run(env).await;
-            let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            for r in &mut results {
-                r.duration_ms = ms;
-            }
-            results
+/// so) on `ctx`. Pure: the Resolve stage did every request ([`load_context`]); a request that
+/// failed there is a result of that error's category (see [`CheckResult::could_not_run`]). The
+/// `layers` results carry the time of the blob probe.
+#[must_use]
+pub fn run_checks(ctx: &CheckContext, policy: &Policy) -> Vec<CheckResult> {
+    let env = CheckEnv { ctx, policy };
+    let mut out = Vec::new();
+    for check in &CHECKS {
+        if settings(policy, check.id).is_some_and(|s| !s.enabled()) {
+            out.push(env.result(check.id, CheckStatus::Skipped, "disabled by the policy"));
+            continue;
         }
-    });
-    futures_util::future::join_all(runs)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+        let started = Instant::now();
+        let mut results = (check.run)(&env);
+        let mut ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if check.id == "layers" {
+            ms = ms.saturating_add(ctx.image.blobs.millis);
+        }
+        for r in &mut results {
+            r.duration_ms = ms;
+        }
+        out.extend(results);
+    }
+    out
 }
 
 /// The first result that is a failed request rather than a finding, as the error to exit with

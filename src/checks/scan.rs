@@ -36,7 +36,7 @@ pub(super) fn check_on(env: &CheckEnv<'_>, today: Date) -> Vec<CheckResult> {
     };
     let mut report = input.report.clone();
     let mut out = Outcome::default();
-    let digests = env.ctx.image_digests();
+    let digests = env.ctx.image.image_digests();
     let digest_refs: Vec<&str> = digests.iter().map(String::as_str).collect();
     let binding = report.belongs_to(&digest_refs);
     match &binding {
@@ -44,7 +44,7 @@ pub(super) fn check_on(env: &CheckEnv<'_>, today: Date) -> Vec<CheckResult> {
         Binding::Mismatch { named } => out.fail(format!(
             "the report is of another image: it names {}, none of this image's digests ({} and its children/configs)",
             named.join(", "),
-            env.ctx.graph.root.digest
+            env.ctx.image.graph.root.digest
         )),
         Binding::Unnamed => out.by_action(
             policy.unbound_report,

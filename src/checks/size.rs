@@ -4,13 +4,14 @@
 
 use std::collections::BTreeSet;
 
-use super::{CheckEnv, CheckResult, ImageKind, Outcome};
+use super::{CheckEnv, CheckResult, Outcome};
 use crate::policy::format_size;
+use crate::resolve::ImageKind;
 
 /// Runs the `size` check.
 pub(super) fn check(env: &CheckEnv<'_>) -> Vec<CheckResult> {
     let policy = &env.policy.size;
-    let graph = &env.ctx.graph;
+    let graph = &env.ctx.image.graph;
     let manifest_bytes: u64 = std::iter::once(&graph.root)
         .chain(&graph.children)
         .map(|m| m.bytes.len() as u64)
@@ -19,6 +20,7 @@ pub(super) fn check(env: &CheckEnv<'_>) -> Vec<CheckResult> {
     let mut results = Vec::new();
     for image in env
         .ctx
+        .image
         .images
         .iter()
         .filter(|i| i.kind != ImageKind::Attestation)

@@ -2,17 +2,16 @@
 //! index with an attestation manifest, a shell-form entrypoint, labels from annotations, history
 //! and diff_ids that disagree with the layers. The registry-backed tests are in `tests/checks.rs`.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use serde_json::json;
 
-use super::context::{ConfigRead, image_infos};
 use super::*;
-use crate::copy::ImageGraph;
+use crate::digest::Digest;
 use crate::media::{ImageConfig, Manifest, ManifestView, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};
 use crate::reference::Reference;
+use crate::resolve::{ConfigRead, ImageGraph, ImageKind, ResolvedImage};
 
 fn digest_of(v: &serde_json::Value) -> (Digest, usize) {
     let bytes = serde_json::to_vec(v).unwrap();
@@ -76,7 +75,14 @@ impl Fixture {
         let mut configs: BTreeMap<Digest, ConfigRead> = BTreeMap::new();
         for (m, c, _) in &children {
             if let (ManifestView::Image { config, .. }, Some(c)) = (&m.view, c) {
-                configs.insert(config.digest.clone(), (Some(c.clone()), None));
+                configs.insert(
+                    config.digest.clone(),
+                    ConfigRead {
+                        raw: None,
+                        parsed: Some(c.clone()),
+                        problem: None,
+                    },
+                );
             }
         }
         let graph = ImageGraph {
@@ -86,15 +92,12 @@ impl Fixture {
             blobs: Vec::new(),
             foreign: Vec::new(),
         };
-        let images = image_infos(&graph, &configs);
+        let inputs = CheckInputs {
+            github_sha: Some("124ecbc0e0e26f26eacb4c30bb925e46f140d8b9".to_owned()),
+            ..CheckInputs::default()
+        };
         Self {
-            ctx: CheckContext {
-                graph,
-                images,
-                scan: None,
-                expected_digest: None,
-                github_sha: Some("124ecbc0e0e26f26eacb4c30bb925e46f140d8b9".to_owned()),
-            },
+            ctx: CheckContext::new(ResolvedImage::new(graph, &configs), None, &inputs),
         }
     }
 
@@ -103,25 +106,9 @@ impl Fixture {
         policy: &Policy,
         check: fn(&CheckEnv<'_>) -> Vec<CheckResult>,
     ) -> Vec<CheckResult> {
-        let transport = Arc::new(
-            crate::registry::transport::Transport::new(
-                crate::registry::transport::TransportOptions::default(),
-            )
-            .unwrap(),
-        );
-        let client = RegistryClient::new(
-            transport,
-            crate::registry::credentials::CredentialSource::default(),
-            crate::registry::retry::RetryPolicy::default(),
-            "source",
-        );
-        let skip = BTreeSet::new();
         let env = CheckEnv {
-            client: &client,
             ctx: &self.ctx,
             policy,
-            deep: false,
-            skip_deep_for: &skip,
         };
         check(&env)
     }
@@ -155,7 +142,12 @@ fn two_platforms_and_an_attestation() -> Fixture {
 fn attestation_manifests_are_not_platforms() {
     let f = two_platforms_and_an_attestation();
     assert_eq!(
-        f.ctx.images.iter().map(|i| i.kind).collect::<Vec<_>>(),
+        f.ctx
+            .image
+            .images
+            .iter()
+            .map(|i| i.kind)
+            .collect::<Vec<_>>(),
         [ImageKind::Image, ImageKind::Image, ImageKind::Attestation]
     );
     let mut policy = Policy::default();
@@ -283,11 +275,6 @@ fn metadata_compares_history_and_diff_ids_with_layers() {
             .message
             .contains("history has 2 non-empty entries for 1 layers")
     );
-    let gate = crate::policy::gate(&mut results.clone(), None);
-    assert_eq!(
-        gate.decision,
-        crate::policy::GateDecision::PromoteWithWarnings
-    );
 }
 
 #[test]
@@ -296,22 +283,7 @@ fn disabled_checks_are_skipped_visibly() {
     let mut policy = Policy::default();
     policy.labels.enabled = false;
     policy.layers.enabled = false;
-    let transport = Arc::new(
-        crate::registry::transport::Transport::new(
-            crate::registry::transport::TransportOptions::default(),
-        )
-        .unwrap(),
-    );
-    let client = RegistryClient::new(
-        transport,
-        crate::registry::credentials::CredentialSource::default(),
-        crate::registry::retry::RetryPolicy::default(),
-        "source",
-    );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let results = runtime.block_on(run_checks(&client, &f.ctx, &policy, false));
+    let results = run_checks(&f.ctx, &policy);
     let labels: Vec<_> = results.iter().filter(|r| r.id == "labels").collect();
     assert_eq!(labels.len(), 1);
     assert_eq!(labels[0].status, CheckStatus::Skipped);
@@ -321,4 +293,63 @@ fn disabled_checks_are_skipped_visibly() {
             .iter()
             .any(|r| r.id == "scan" && r.status == CheckStatus::Skipped)
     );
+}
+
+#[test]
+fn layers_judges_the_probed_blob_states_without_a_registry() {
+    use crate::resolve::BlobState;
+    let mut f = two_platforms_and_an_attestation();
+    let layer = Digest::parse(LAYER).unwrap();
+    let policy = Policy::default();
+
+    // Not probed (no states): the layers are taken as declared.
+    let results = f.run(&policy, layers::check);
+    assert!(
+        results.iter().all(|r| r.status == CheckStatus::Pass),
+        "{results:#?}"
+    );
+
+    // Missing at the source: an integrity failure per image, never forced.
+    f.ctx
+        .image
+        .blobs
+        .states
+        .insert(layer.clone(), BlobState::Missing);
+    let results = f.run(&policy, layers::check);
+    assert_eq!(results.len(), 3, "{results:#?}");
+    for r in &results {
+        assert_eq!(r.status, CheckStatus::Fail);
+        assert!(r.unforceable);
+        assert!(
+            r.message.contains(&format!(
+                "layer {LAYER} is missing from the registry (BLOB_UNKNOWN)"
+            )),
+            "{}",
+            r.message
+        );
+    }
+
+    // Another size, then a failed request: a finding, then a result of the error's category.
+    f.ctx
+        .image
+        .blobs
+        .states
+        .insert(layer.clone(), BlobState::WrongSize(11));
+    let results = f.run(&policy, layers::check);
+    assert!(
+        results[0]
+            .message
+            .contains("is 11 bytes in the registry, the manifest declares 10"),
+        "{}",
+        results[0].message
+    );
+    f.ctx.image.blobs.states.insert(
+        layer,
+        BlobState::Unknown(crate::error::Error::network("connection reset")),
+    );
+    let results = f.run(&policy, layers::check);
+    let last = results.last().unwrap();
+    assert_eq!(last.category, Category::Network, "{results:#?}");
+    assert_eq!(last.message, "could not check: connection reset");
+    assert!(request_failure(&results).is_some());
 }

@@ -6,12 +6,12 @@
 use serde::Serialize;
 use std::io::Write as _;
 
-use crate::checks::{CheckResult, CheckStatus, load_context, request_failure, run_checks};
+use crate::checks::{CheckResult, CheckStatus, blob_probe, load_context, request_failure, run_checks};
 use crate::cli::CheckArgs;
-use crate::copy::resolve_graph;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::policy::{Gate, GateDecision, gate};
+use crate::gate::{Gate, GateDecision, gate};
+use crate::resolve::resolve_graph;
 
 /// The machine-readable result of `check` (`--json`).
 #[derive(Debug, Serialize)]
@@ -60,11 +60,9 @@ pub async fn run(args: CheckArgs) -> Result<()> {
     let (digest, mut results) = match resolve_graph(&source, &reference).await {
         Ok(graph) => {
             let digest = graph.root.digest.clone();
-            let ctx = load_context(&source, graph, &inputs).await?;
-            (
-                Some(digest),
-                run_checks(&source, &ctx, &policy, args.checks.deep).await,
-            )
+            let probe = blob_probe(&policy, args.checks.deep, std::collections::BTreeSet::new());
+            let ctx = load_context(&source, graph, &inputs, &probe).await?;
+            (Some(digest), run_checks(&ctx, &policy))
         }
         Err(e) if e.reason == crate::error::Reason::ManifestUnknown => (
             None,
@@ -121,7 +119,7 @@ pub fn status_mark(result: &CheckResult) -> &'static str {
         CheckStatus::Pass => "✅",
         CheckStatus::Warn => "⚠️",
         CheckStatus::Fail if result.overridden => "⚠️",
-        CheckStatus::Fail if crate::policy::refuses(result) => "❌",
+        CheckStatus::Fail if crate::gate::refuses(result) => "❌",
         CheckStatus::Fail => "⚠️",
         CheckStatus::Skipped => "⏭",
     }

@@ -1,12 +1,13 @@
-//! `image-promote copy`: the engine alone (no checks): resolve, copy, verify, tag; `--json`
+//! `image-promote copy`: the engine alone (no checks): resolve, plan the tags, copy, verify, tag; `--json`
 //! prints the [`CopyReport`](crate::copy::CopyReport) on stdout.
 
 use std::io::Write as _;
 use std::time::Instant;
 
 use crate::cli::CopyArgs;
-use crate::copy::{CopyOptions, copy_graph, resolve_graph};
+use crate::copy::{CopyOptions, copy_graph};
 use crate::error::Error;
+use crate::resolve::resolve_graph;
 
 /// Runs `copy`.
 ///
@@ -24,14 +25,31 @@ pub async fn run(args: CopyArgs) -> Result<(), Error> {
     let t = Instant::now();
     let graph = resolve_graph(&source, &src).await?;
     let resolve_ms = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
+    // The tag plan, before a byte moves: a refused tag refuses the copy.
+    let tags = crate::tags::destination_tags(&src, &dst, &args.tags.extra_tags())?;
+    let tags = crate::tags::plan(
+        &destination,
+        &dst,
+        &tags,
+        &graph.root.digest,
+        args.tags.allow_tag_move,
+    )
+    .await?;
     let options = CopyOptions {
-        tags: args.tags.extra_tags(),
         concurrency: args.transfer.concurrency as usize,
         dry_run: args.transfer.dry_run,
-        allow_tag_move: args.tags.allow_tag_move,
         progress: !args.output.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
-    let report = copy_graph(source, destination, &graph, &dst, &options, resolve_ms).await?;
+    let report = copy_graph(
+        source,
+        destination,
+        &graph,
+        &dst,
+        &tags,
+        &options,
+        resolve_ms,
+    )
+    .await?;
     let mut stdout = std::io::stdout().lock();
     if args.output.json {
         let json =

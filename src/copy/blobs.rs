@@ -14,7 +14,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_util::Stream;
 
-use super::{BlobAction, BlobRecord, CopyOptions, ImageGraph, millis};
+use super::{BlobAction, BlobRecord, CopyOptions, millis};
 use crate::digest::{Digest, Verifier};
 use crate::error::{Error, ErrorKind, Reason, Result};
 use crate::media::Descriptor;
@@ -22,6 +22,7 @@ use crate::reference::Reference;
 use crate::registry::retry::Budget;
 use crate::registry::transport::BodyStream;
 use crate::registry::{RegistryClient, UploadStart};
+use crate::resolve::ImageGraph;
 
 pub(super) async fn copy_blobs(
     source: &Arc<RegistryClient>,
@@ -262,7 +263,7 @@ impl BlobJob {
 
 /// Wraps a source body: hashes and counts each chunk, holds the last chunk back until the end, and
 /// ends with an error instead of it when the size or digest is wrong, so the destination never
-/// receives a complete wrong blob (DESIGN.md, invariant 2).
+/// receives a complete wrong blob (docs/architecture.md, invariant 2).
 pub struct VerifyingStream {
     inner: BodyStream,
     verifier: Option<Verifier>,

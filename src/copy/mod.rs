@@ -1,163 +1,34 @@
 //! The Copy, Verify and Tag stages: a digest-preserving copy of a manifest graph. Input: a
-//! resolved [`ImageGraph`] and two [`RegistryClient`]s; output: a [`CopyReport`]. Blobs first (see
+//! resolved [`ImageGraph`] (the Resolve stage, `resolve/`) and two [`RegistryClient`]s; output: a [`CopyReport`]. Blobs first (see
 //! `blobs.rs`: skip what the destination has, mount within a registry, else stream GET→PUT
 //! verifying hash and size, in parallel); then child manifests and the top manifest by digest;
-//! read back; tags last.
+//! read back; tags last, from the tag plan decided before the copy (`tags.rs`).
 
 mod blobs;
 
-use std::collections::BTreeSet;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub use blobs::VerifyingStream;
 use blobs::copy_blobs;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::media::{Descriptor, MAX_INDEX_DEPTH, Manifest, ManifestView, is_foreign_layer};
 use crate::reference::Reference;
 use crate::registry::RegistryClient;
-
-/// A source image resolved down to every manifest and blob it references.
-#[derive(Debug, Clone)]
-pub struct ImageGraph {
-    /// The reference it was resolved from.
-    pub reference: Reference,
-    /// The top manifest (image or index).
-    pub root: Manifest,
-    /// Child manifests, deepest first (the order they must be pushed in).
-    pub children: Vec<Manifest>,
-    /// Every distributable blob (configs and layers), each once.
-    pub blobs: Vec<Descriptor>,
-    /// Non-distributable (foreign) layers: not copied, reported.
-    pub foreign: Vec<Descriptor>,
-}
-
-impl ImageGraph {
-    /// Total bytes of the distributable blobs.
-    #[must_use]
-    pub fn blob_bytes(&self) -> u64 {
-        self.blobs.iter().map(|b| b.size).sum()
-    }
-}
-
-/// Resolves `reference` on `client`: the top manifest, every child (indexes nest up to 8 deep),
-/// and the set of blobs. A digest in the reference must match what the registry serves.
-///
-/// # Errors
-/// Registry errors (a missing child manifest names it), VALIDATION errors for bad manifests.
-pub async fn resolve_graph(client: &RegistryClient, reference: &Reference) -> Result<ImageGraph> {
-    let root = client
-        .get_manifest(reference, &reference.manifest_reference())
-        .await?;
-    let mut graph = ImageGraph {
-        reference: reference.clone(),
-        root: root.clone(),
-        children: Vec::new(),
-        blobs: Vec::new(),
-        foreign: Vec::new(),
-    };
-    let mut seen_blobs = BTreeSet::new();
-    let mut seen_manifests = BTreeSet::new();
-    walk(
-        client,
-        reference,
-        &root,
-        0,
-        &mut graph,
-        &mut seen_blobs,
-        &mut seen_manifests,
-    )
-    .await?;
-    Ok(graph)
-}
-
-fn walk<'a>(
-    client: &'a RegistryClient,
-    reference: &'a Reference,
-    manifest: &'a Manifest,
-    depth: usize,
-    graph: &'a mut ImageGraph,
-    seen_blobs: &'a mut BTreeSet<Digest>,
-    seen_manifests: &'a mut BTreeSet<Digest>,
-) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>> {
-    Box::pin(async move {
-        match &manifest.view {
-            ManifestView::Image { config, layers } => {
-                for d in std::iter::once(config).chain(layers) {
-                    if is_foreign_layer(&d.media_type) {
-                        if !graph.foreign.iter().any(|f| f.digest == d.digest) {
-                            graph.foreign.push(d.clone());
-                        }
-                    } else if seen_blobs.insert(d.digest.clone()) {
-                        graph.blobs.push(d.clone());
-                    }
-                }
-            }
-            ManifestView::Index { manifests } => {
-                if depth >= MAX_INDEX_DEPTH {
-                    return Err(Error::input(format!(
-                        "{reference}: indexes nest deeper than {MAX_INDEX_DEPTH} levels"
-                    ))
-                    .hint("this is not a valid image; check how it was built"));
-                }
-                for child in manifests {
-                    if !seen_manifests.insert(child.digest.clone()) {
-                        continue;
-                    }
-                    let m = client
-                        .get_manifest(reference, &child.digest.to_string())
-                        .await
-                        .map_err(|e| {
-                            e.context(format_args!(
-                                "index {} child {}",
-                                manifest.digest.short(),
-                                child.digest
-                            ))
-                        })?;
-                    if m.bytes.len() as u64 != child.size {
-                        return Err(Error::verification(format!(
-                            "{reference}: child manifest {} is {} bytes, the index declares {}",
-                            child.digest,
-                            m.bytes.len(),
-                            child.size
-                        )));
-                    }
-                    walk(
-                        client,
-                        reference,
-                        &m,
-                        depth + 1,
-                        graph,
-                        seen_blobs,
-                        seen_manifests,
-                    )
-                    .await?;
-                    graph.children.push(m);
-                }
-            }
-        }
-        Ok(())
-    })
-}
+use crate::resolve::ImageGraph;
+use crate::tags::{TagPlan, TagRecord};
 
 /// Options of one copy.
 #[derive(Debug, Clone)]
 pub struct CopyOptions {
-    /// Extra destination tags (besides the destination reference's own tag).
-    pub tags: Vec<String>,
     /// Blobs in flight at once.
     pub concurrency: usize,
     /// Report what would be done; write nothing.
     pub dry_run: bool,
-    /// Allow moving version-like tags (`1.2.3`, `v1.2`) that already point at another digest.
-    pub allow_tag_move: bool,
     /// Show a progress line on a terminal.
     pub progress: bool,
 }
@@ -165,44 +36,10 @@ pub struct CopyOptions {
 impl Default for CopyOptions {
     fn default() -> Self {
         Self {
-            tags: Vec::new(),
             concurrency: 8,
             dry_run: false,
-            allow_tag_move: false,
             progress: false,
         }
-    }
-}
-
-/// Whether a tag looks like a release version (`1.2`, `1.2.3`, `v1.2.3`, `1.2.3-rc.1`): such tags
-/// are immutable by default, while others (`prod`, `latest`, `stable`) may move.
-#[must_use]
-pub fn is_version_tag(tag: &str) -> bool {
-    let t = tag.strip_prefix('v').unwrap_or(tag);
-    let (core, _suffix) = match t.find(['-', '+']) {
-        Some(i) if i + 1 < t.len() => (&t[..i], &t[i + 1..]),
-        Some(_) => return false,
-        None => (t, ""),
-    };
-    let parts: Vec<&str> = core.split('.').collect();
-    (2..=3).contains(&parts.len())
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-}
-
-fn check_tag_move(
-    tagged: &Reference,
-    previous: Option<&Digest>,
-    digest: &Digest,
-    options: &CopyOptions,
-) -> Result<()> {
-    match previous {
-        Some(p) if p != digest && !options.allow_tag_move && tagged.tag().is_some_and(is_version_tag) => Err(Error::refused(format!(
-            "{tagged} already points at {p}; version tags are immutable, so it is not moved to {digest}"
-        ))
-        .hint("promote under a new version tag, or pass --allow-tag-move if moving this tag is intended")),
-        _ => Ok(()),
     }
 }
 
@@ -269,18 +106,6 @@ pub struct Timings {
     pub total_ms: u64,
 }
 
-/// A tag's state before and after.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TagRecord {
-    /// The full reference `registry/repo:tag`.
-    pub reference: String,
-    /// The digest it pointed at before, if any.
-    pub previous: Option<Digest>,
-    /// Whether this run wrote it.
-    pub written: bool,
-}
-
 /// The machine-readable result of a copy (`--json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct CopyReport {
@@ -322,48 +147,32 @@ pub(crate) fn millis(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The destination tags of a copy: the destination's own tag (else the source's), plus extras.
+/// Copies `graph` (resolved from the source) to `destination`, verifying as it goes; the tags
+/// of `tags` (planned before, see [`crate::tags::plan`]) last.
 ///
 /// # Errors
-/// Input errors for malformed extra tags.
-pub fn destination_tags(
-    source: &Reference,
-    destination: &Reference,
-    extra: &[String],
-) -> Result<Vec<String>> {
-    let mut tags = Vec::new();
-    if let Some(t) = destination.tag().or_else(|| {
-        if destination.digest().is_none() {
-            source.tag()
-        } else {
-            None
-        }
-    }) {
-        tags.push(t.to_owned());
-    }
-    for t in extra {
-        Reference::validate_tag(t)?;
-        if !tags.contains(t) {
-            tags.push(t.clone());
-        }
-    }
-    Ok(tags)
-}
-
-/// Copies `graph` (resolved from the source) to `destination`, verifying as it goes; tags last.
-///
-/// # Errors
-/// Classified errors; no tag is written unless every blob and manifest is in place and verified.
+/// The tag plan's refusal before any request; classified errors; no tag is written unless every
+/// blob and manifest is in place and verified.
 pub async fn copy_graph(
     source: Arc<RegistryClient>,
     destination: Arc<RegistryClient>,
     graph: &ImageGraph,
     dst: &Reference,
+    tags: &TagPlan,
     options: &CopyOptions,
     resolve_ms: u64,
 ) -> Result<CopyReport> {
     let started = Instant::now();
-    let tags = destination_tags(&graph.reference, dst, &options.tags)?;
+    // A refused tag refuses the whole copy before a byte moves.
+    tags.ensure_allowed()?;
+    if tags.target != graph.root.digest || tags.destination.name() != dst.name() {
+        return Err(Error::internal(format!(
+            "the tag plan is for {}@{}, the copy for {dst}@{}",
+            tags.destination.name(),
+            tags.target,
+            graph.root.digest
+        )));
+    }
     if let Some(d) = dst.digest()
         && *d != graph.root.digest
     {
@@ -481,30 +290,9 @@ pub async fn copy_graph(
     }
     let verify_ms = millis(t);
 
-    // Tags last.
+    // Tags last, from the plan.
     let t = Instant::now();
-    for tag in &tags {
-        let tagged = dst.with_tag(tag);
-        crate::runtime::check_interrupted()?;
-        let previous = destination.head_manifest(&tagged, tag).await?;
-        check_tag_move(&tagged, previous.as_ref(), &graph.root.digest, options)?;
-        let needs_write = previous.as_ref() != Some(&graph.root.digest);
-        if needs_write && !options.dry_run {
-            destination.put_manifest(&tagged, tag, &graph.root).await?;
-            let now = destination.head_manifest(&tagged, tag).await?;
-            if now.as_ref() != Some(&graph.root.digest) {
-                return Err(Error::verification(format!(
-                    "{tagged}: after tagging, the tag resolves to {now:?}, not {}",
-                    graph.root.digest
-                )));
-            }
-        }
-        report.tags.push(TagRecord {
-            reference: tagged.to_string(),
-            previous,
-            written: needs_write && !options.dry_run,
-        });
-    }
+    report.tags = crate::tags::apply(&destination, tags, &graph.root, options.dry_run).await?;
     let tag_ms = millis(t);
 
     report.no_op = report.blobs.copied == 0
@@ -530,34 +318,4 @@ pub async fn copy_graph(
     report.retries = source.counters.retries.load(Ordering::Relaxed)
         + destination.counters.retries.load(Ordering::Relaxed);
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn version_tags() {
-        for t in ["1.2.3", "v1.2.3", "1.2", "v10.0.1-rc.1", "1.2.3+build.5"] {
-            assert!(is_version_tag(t), "{t}");
-        }
-        for t in [
-            "latest", "prod", "1", "v1", "1.2.3.4", "1.x", "1.2-", "sha-abc", "",
-        ] {
-            assert!(!is_version_tag(t), "{t}");
-        }
-    }
-
-    #[test]
-    fn tags_default_to_source_tag() {
-        let s = Reference::parse("a.io/x:1.0").unwrap();
-        let d = Reference::parse("b.io/y").unwrap();
-        assert_eq!(
-            destination_tags(&s, &d, &["prod".into()]).unwrap(),
-            vec!["1.0", "prod"]
-        );
-        let d = Reference::parse("b.io/y:2").unwrap();
-        assert_eq!(destination_tags(&s, &d, &[]).unwrap(), vec!["2"]);
-        assert!(destination_tags(&s, &d, &["bad tag".into()]).is_err());
-    }
 }

@@ -73,7 +73,7 @@ pub(super) fn describe_yaml_error(e: &serde_norway::Error) -> String {
     let unknown = message
         .strip_prefix("unknown field `")
         .and_then(|r| r.split_once('`'))
-        .map(|(f, _)| f.to_owned());
+        .map(|(f, _)| excerpt(f));
     let path = match (path, unknown) {
         (Some(p), Some(f)) => Some(format!("{p}.{f}")),
         (p, _) => p,
@@ -83,12 +83,79 @@ pub(super) fn describe_yaml_error(e: &serde_norway::Error) -> String {
         message
             .strip_prefix("unknown field `")
             .and_then(|r| r.split_once('`'))
-            .map(|(f, _)| f.to_owned())
+            .map(|(f, _)| excerpt(f))
     });
+    let message = redact(&message).replace(
+        "expected struct Policy",
+        "expected a policy (a YAML mapping starting with `version: 1`)",
+    );
     match path {
         Some(p) => format!("field `{p}`: {message}{location}"),
         None => format!("{message}{location}"),
     }
+}
+
+/// Longest excerpt of the file quoted in an error (a field name, a unit, a variant).
+const MAX_EXCERPT: usize = 16;
+
+/// `text` cut to [`MAX_EXCERPT`] characters.
+fn excerpt(text: &str) -> String {
+    if text.chars().count() <= MAX_EXCERPT {
+        text.to_owned()
+    } else {
+        let cut: String = text.chars().take(MAX_EXCERPT / 2).collect();
+        format!("{cut}…")
+    }
+}
+
+/// A parser message with nothing of the file's values in it beyond a short excerpt: a
+/// double-quoted value (`invalid type: string "…"`, which for a file that is not a policy is the
+/// whole file) is not shown at all, a backtick-quoted one is cut to [`MAX_EXCERPT`] characters.
+/// The line and column say where to look.
+fn redact(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(256));
+    let mut rest = message;
+    while let Some(i) = rest.find(['"', '`']) {
+        out.push_str(&rest[..i]);
+        let quote = rest[i..].chars().next().unwrap_or('"');
+        let inner = &rest[i + 1..];
+        // The closing quote (a double-quoted value is Debug-escaped: skip `\"`).
+        let mut end = None;
+        let mut escaped = false;
+        for (j, c) in inner.char_indices() {
+            match c {
+                '\\' if quote == '"' && !escaped => escaped = true,
+                c if c == quote && !escaped => {
+                    end = Some(j);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        let Some(end) = end else {
+            // Unbalanced: show nothing of what follows.
+            out.push_str("(value not shown)");
+            return out;
+        };
+        if quote == '"' {
+            let value = out.ends_with("string ");
+            if value {
+                out.truncate(out.len() - "string ".len());
+            }
+            out.push_str(if value {
+                "a string (not shown)"
+            } else {
+                "(value not shown)"
+            });
+        } else {
+            out.push('`');
+            out.push_str(&excerpt(&inner[..end]));
+            out.push('`');
+        }
+        rest = &inner[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn parse_severity(s: &str) -> std::result::Result<Severity, String> {

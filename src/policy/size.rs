@@ -1,6 +1,6 @@
-//! Sizes in policies, flags and inputs (DESIGN.md, Conventions): `2GB` (powers of 1000) and
-//! `2GiB` (powers of 1024) are accepted, a bare `2G` is refused because it does not say which;
-//! [`format_size`] renders bytes for humans in messages.
+//! Sizes in policies, flags and inputs (docs/architecture.md, conventions): `2GB` (powers of
+//! 1000) and `2GiB` (powers of 1024) are accepted, a bare `2G` is refused because it does not say
+//! which; [`format_size`] renders bytes for humans in messages.
 
 use crate::error::{Error, Result};
 

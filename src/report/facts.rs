@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::copy::{BlobAction, CopyReport, ImageGraph, TagRecord};
+use crate::copy::{BlobAction, CopyReport};
 use crate::media::ManifestView;
+use crate::resolve::ImageGraph;
+use crate::tags::TagRecord;
 
 /// The workflow run that promoted, from the runner's `GITHUB_*` variables.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::state::State;
 use crate::checks::{CheckResult, CheckStatus};
 use crate::error::{Category, Severity};
-use crate::policy::GateDecision;
+use crate::gate::GateDecision;
 
 /// How a condition turned out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -94,7 +94,7 @@ impl From<&CheckResult> for Check {
 pub type Decision = GateDecision;
 
 /// The gate's decision and why, as recorded: the engine's own [`Gate`].
-pub use crate::policy::Gate;
+pub use crate::gate::Gate;
 
 /// A failed check that `force` overrode, with the recorded reason.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

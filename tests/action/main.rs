@@ -88,8 +88,8 @@ fn clean_promotion_sets_outputs_summary_and_a_valid_audit() {
         [
             ("source-pull", "passed"),
             ("destination-reachable", "passed"),
-            ("destination-push", "passed"),
-            ("destination-tags", "passed")
+            ("destination-tags", "passed"),
+            ("destination-push", "passed")
         ]
     );
     assert!(audit["checks"].as_array().unwrap().len() >= 5);
