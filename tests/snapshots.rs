@@ -12,7 +12,6 @@ use std::path::Path;
 use std::process::Command;
 
 use image_promote::checks::{CheckResult, CheckStatus};
-use image_promote::tags::TagRecord;
 use image_promote::digest::Digest;
 use image_promote::error::{Error, Severity};
 use image_promote::report::record::{
@@ -20,6 +19,7 @@ use image_promote::report::record::{
     PlatformImage, Request, Workflow,
 };
 use image_promote::report::{Promotion, State, Status, audit, errors, summary};
+use image_promote::tags::TagRecord;
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_image-promote"));

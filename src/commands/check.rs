@@ -6,7 +6,9 @@
 use serde::Serialize;
 use std::io::Write as _;
 
-use crate::checks::{CheckResult, CheckStatus, blob_probe, load_context, request_failure, run_checks};
+use crate::checks::{
+    CheckResult, CheckStatus, blob_probe, load_context, request_failure, run_checks,
+};
 use crate::cli::CheckArgs;
 use crate::digest::Digest;
 use crate::error::{Error, Result};

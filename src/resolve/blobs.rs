@@ -13,9 +13,9 @@ use crate::digest::{Digest, Verifier};
 use crate::error::{Error, ErrorKind, Reason, Result};
 use crate::media::is_foreign_layer;
 use crate::reference::Reference;
-use crate::registry::transport::BodyStream;
 use crate::registry::RegistryClient;
 use crate::registry::retry::Budget;
+use crate::registry::transport::BodyStream;
 
 /// HEAD requests in flight at once.
 const HEAD_CONCURRENCY: usize = 8;

@@ -231,9 +231,12 @@ pub(super) async fn read_config(
                 problem: Some(ConfigProblem::Invalid(e.message)),
             }),
         },
-        Err(e) if e.reason == Reason::BlobUnknown => Ok(ConfigRead::problem(ConfigProblem::Missing(
-            format!("config blob {} is missing from the registry", config.digest),
-        ))),
+        Err(e) if e.reason == Reason::BlobUnknown => {
+            Ok(ConfigRead::problem(ConfigProblem::Missing(format!(
+                "config blob {} is missing from the registry",
+                config.digest
+            ))))
+        }
         Err(e) if e.kind == ErrorKind::Verification => {
             Ok(ConfigRead::problem(ConfigProblem::Corrupt(e.message)))
         }
