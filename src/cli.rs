@@ -15,7 +15,8 @@ use crate::registry::credentials::{
     Credential, CredentialSource, Secret, default_docker_config_dir,
 };
 use crate::registry::retry::RetryPolicy;
-use crate::registry::transport::{Transport, TransportOptions};
+use crate::registry::scheme::Connection;
+use crate::registry::transport::TransportOptions;
 
 /// Promote a tested container image from staging to production, byte for byte.
 #[derive(Debug, Parser)]
@@ -271,7 +272,7 @@ impl RegistryArgs {
             .iter()
             .map(|c| read_ca_cert(c))
             .collect::<Result<Vec<_>>>()?;
-        let transport = Arc::new(Transport::new(TransportOptions {
+        let transport = Arc::new(Connection::native(TransportOptions {
             ca_certs,
             insecure_registries: insecure,
             read_timeout: self.read_timeout,

@@ -104,7 +104,7 @@ impl Fixture {
         check: fn(&CheckEnv<'_>) -> Vec<CheckResult>,
     ) -> Vec<CheckResult> {
         let transport = Arc::new(
-            crate::registry::transport::Transport::new(
+            crate::registry::scheme::Connection::native(
                 crate::registry::transport::TransportOptions::default(),
             )
             .unwrap(),
@@ -297,7 +297,7 @@ fn disabled_checks_are_skipped_visibly() {
     policy.labels.enabled = false;
     policy.layers.enabled = false;
     let transport = Arc::new(
-        crate::registry::transport::Transport::new(
+        crate::registry::scheme::Connection::native(
             crate::registry::transport::TransportOptions::default(),
         )
         .unwrap(),

@@ -2,7 +2,7 @@
 //! `Docker-Content-Digest` and the reference), HEAD by tag or digest, and PUT the same bytes with
 //! the same media type. Input: a reference; output: a [`Manifest`] or its digest.
 
-use super::transport::{Body, Method, Request};
+use super::transport::{Body, Method, Request, ResponseExt as _};
 use super::{RegistryClient, not_found_hint, push_hint};
 use crate::digest::Digest;
 use crate::error::{Category, Error, Result};
@@ -99,7 +99,7 @@ impl RegistryClient {
                 &build,
             )
             .await?;
-        if response.status == 404 {
+        if response.status() == 404 {
             return Ok(None);
         }
         match response.header("docker-content-digest").map(Digest::parse) {
