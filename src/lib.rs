@@ -11,6 +11,8 @@ pub mod copy;
 pub mod digest;
 pub mod error;
 pub mod media;
+#[cfg(not(target_family = "wasm"))]
+pub mod native;
 pub mod policy;
 pub mod promote;
 pub mod reference;

@@ -303,7 +303,7 @@ impl RegistryClient {
         loop {
             let mut request = build(&host.base);
             // Credentials only ever go to the registry's own origin: an upload Location on
-            // another host gets none (like redirects, which reqwest strips).
+            // another host gets none (like redirects, which the native transport strips).
             if let Some(a) = &auth
                 && same_origin(&request.url, &host.base)
             {

@@ -28,16 +28,6 @@ impl Connection {
         }
     }
 
-    /// The native connection: reqwest with `options`.
-    ///
-    /// # Errors
-    /// Input errors for unusable CA certificates.
-    #[cfg(not(target_family = "wasm"))]
-    pub fn native(options: super::transport::TransportOptions) -> Result<Self> {
-        let transport = super::transport::reqwest::ReqwestTransport::new(&options)?;
-        Ok(Self::new(Arc::new(transport), options.insecure_registries))
-    }
-
     fn is_insecure(&self, host: &str) -> bool {
         self.insecure_registries.iter().any(|h| h == host)
     }
