@@ -487,6 +487,10 @@ fn requests_carry_content_length_and_refuse_bad_urls() {
         .into_http()
         .unwrap();
     assert_eq!(r.headers().get("content-length").unwrap(), "3");
+    let odd = transport::Request::new(Method::PATCH, format!("{REG}/u/1?state=a|b c"))
+        .into_http()
+        .unwrap();
+    assert_eq!(odd.uri().to_string(), format!("{REG}/u/1?state=a|b%20c"));
     let bad = transport::Request::new(Method::GET, "not a url").into_http();
     assert!(matches!(bad, Err(TransportError::Request(_))));
 }

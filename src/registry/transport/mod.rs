@@ -151,9 +151,12 @@ impl Request {
     /// [`TransportError::Request`] for a URL or header value HTTP cannot carry.
     pub fn into_http(self) -> Result<http::Request<Body>, TransportError> {
         let shown = redact_url(&self.url);
+        // Serialized by `url` first: it percent-encodes what a registry's `Location` may carry
+        // and `http::Uri` would refuse.
+        let uri = url::Url::parse(&self.url).map_or(self.url, |u| u.to_string());
         let mut builder = http::Request::builder()
             .method(self.method)
-            .uri(self.url.as_str());
+            .uri(uri.as_str());
         let has_length = self
             .headers
             .iter()
