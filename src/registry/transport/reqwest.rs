@@ -200,3 +200,31 @@ fn build_client(options: &TransportOptions, verify: bool) -> Result<reqwest::Cli
         .build()
         .map_err(|e| Error::internal(format!("cannot build the HTTP client: {}", error_chain(&e))))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_lose_upload_state_and_certificates_are_recognized() {
+        let chain = "error sending request for url (https://r.example/v2/u/1?_state=SECRET): tls";
+        let shown = redact_chain(chain);
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("https://r.example/v2/u/1"), "{shown}");
+        assert!(is_certificate_error(
+            "invalid peer certificate: UnknownIssuer"
+        ));
+        assert!(!is_certificate_error("connection refused"));
+    }
+
+    #[test]
+    fn unusable_ca_certificates_are_input_errors() {
+        let options = TransportOptions {
+            ca_certs: vec![b"not a certificate".to_vec()],
+            ..TransportOptions::default()
+        };
+        let e = ReqwestTransport::new(&options).err().unwrap();
+        assert_eq!(e.kind, crate::error::ErrorKind::Input, "{e}");
+        assert!(e.message.contains("ca-cert #1"), "{e}");
+    }
+}
