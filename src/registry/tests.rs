@@ -494,3 +494,23 @@ fn requests_carry_content_length_and_refuse_bad_urls() {
     let bad = transport::Request::new(Method::GET, "not a url").into_http();
     assert!(matches!(bad, Err(TransportError::Request(_))));
 }
+
+#[tokio::test]
+async fn credentials_never_go_to_a_plain_http_realm_on_another_host() {
+    let fake = FakeTransport::new(|r| {
+        if r.url == format!("{REG}/v2/") {
+            let plain = r#"Bearer realm="http://auth.example.com/token",service="r""#;
+            return answer(401, &[("WWW-Authenticate", plain)], "");
+        }
+        answer(200, &[], r#"{"token":"T1"}"#)
+    });
+    let c = client(&fake, Some(("ci", "s3cret")), 3);
+    let e = c
+        .head_blob(&reference("app/a"), &digest())
+        .await
+        .unwrap_err();
+    assert_eq!(e.category, Category::Authentication, "{e}");
+    assert!(e.message.contains("plain HTTP"), "{e}");
+    assert_eq!(fake.count(&Method::GET, "auth.example.com"), 0);
+    assert_eq!(fake.requests().len(), 1, "only the probe was sent");
+}
