@@ -25,7 +25,8 @@ use crate::registry::credentials::{
     Credential, CredentialSource, Secret, default_docker_config_dir,
 };
 use crate::registry::retry::RetryPolicy;
-use crate::registry::transport::{Transport, TransportOptions};
+use crate::registry::scheme::Connection;
+use crate::registry::transport::TransportOptions;
 
 /// Splits a comma- or newline-separated list, dropping empty entries.
 #[must_use]
@@ -217,7 +218,7 @@ impl RegistryArgs {
             .iter()
             .map(|c| read_ca_cert(c))
             .collect::<Result<Vec<_>>>()?;
-        let transport = Arc::new(Transport::new(TransportOptions {
+        let transport = Arc::new(Connection::native(TransportOptions {
             ca_certs,
             insecure_registries: t.insecure_registries(),
             read_timeout: t.read_timeout,

@@ -12,6 +12,8 @@ pub mod digest;
 pub mod error;
 pub mod gate;
 pub mod media;
+#[cfg(not(target_family = "wasm"))]
+pub mod native;
 pub mod policy;
 pub mod promote;
 pub mod reference;

@@ -65,7 +65,7 @@ fn main() -> ExitCode {
         tokio::pin!(run);
         tokio::select! {
             r = &mut run => r,
-            signal = image_promote::runtime::wait_for_signal() => {
+            signal = image_promote::native::signals::wait_for_signal() => {
                 // Let the command notice (no new uploads, no tags) and report, within a grace period.
                 match tokio::time::timeout(std::time::Duration::from_secs(20), &mut run).await {
                     Ok(Err(e)) if e.kind == ErrorKind::Interrupted => Err(e),

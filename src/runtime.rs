@@ -1,5 +1,7 @@
-//! The one runtime seam (DESIGN.md, Distribution): spawning a task and sleeping. Natively this is
-//! tokio's multi-thread runtime, so blob copies hash on every core; a WASI port replaces this file.
+//! The one runtime seam (docs/architecture.md, Distribution): spawning a task, sleeping, and a
+//! semaphore, plus the runtime-agnostic interruption flag. Natively this is tokio's multi-thread
+//! runtime, so blob copies hash on every core; a WASI port replaces the tokio parts of this file.
+//! Signals and subprocesses are native-only (`crate::native`).
 
 use std::time::Duration;
 
@@ -31,36 +33,24 @@ where
 /// A counting semaphore bounding concurrency.
 pub type Semaphore = tokio::sync::Semaphore;
 
-/// Runs `program args…` with `input` on stdin; returns (success, stdout, stderr).
-///
-/// # Errors
-/// The I/O error if the program cannot be started.
-pub async fn run_with_stdin(
-    program: &str,
-    args: &[&str],
-    input: &[u8],
-) -> std::io::Result<(bool, Vec<u8>, Vec<u8>)> {
-    use tokio::io::AsyncWriteExt as _;
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A helper may exit without reading its input: its exit status and stderr tell why.
-        match stdin.write_all(input).await {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e),
-            _ => {}
-        }
+/// A task running in the background until [`Background::abort`] (a progress ticker).
+pub struct Background(futures_util::future::AbortHandle);
+
+impl Background {
+    /// Stops the task.
+    pub fn abort(&self) {
+        self.0.abort();
     }
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 30 s")
-        })??;
-    Ok((out.status.success(), out.stdout, out.stderr))
+}
+
+/// Starts `future` in the background; it runs until it ends or is aborted.
+pub fn spawn_background<F>(future: F) -> Background
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let (future, handle) = futures_util::future::abortable(future);
+    drop(tokio::spawn(future));
+    Background(handle)
 }
 
 static INTERRUPTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
@@ -99,29 +89,4 @@ pub fn interrupted_error(signal: i32) -> Error {
         format!("interrupted by {name}: no new transfer was started and no tag was written"),
     )
     .hint("re-run the same command: finished blobs are skipped and the promotion completes")
-}
-
-/// Waits for the first SIGINT or SIGTERM, records it, and returns its number. A second signal
-/// ends the process at once (exit 128 + signal).
-pub async fn wait_for_signal() -> i32 {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    let first = tokio::select! {
-        _ = int.recv() => 2,
-        _ = term.recv() => 15,
-    };
-    set_interrupted(first);
-    tokio::spawn(async move {
-        let second = tokio::select! {
-            _ = int.recv() => 2,
-            _ = term.recv() => 15,
-        };
-        std::process::exit(128 + second);
-    });
-    first
 }

@@ -39,7 +39,7 @@ pub(super) async fn copy_blobs(
         let progress = progress.clone();
         let total = graph.blob_bytes();
         let count = graph.blobs.len();
-        tokio::spawn(async move {
+        crate::runtime::spawn_background(async move {
             loop {
                 crate::runtime::sleep(std::time::Duration::from_millis(500)).await;
                 progress.print(total, count);

@@ -274,7 +274,7 @@ async fn run_helper(helper: &str, host: &str) -> Result<Option<Credential>> {
         )));
     }
     let program = format!("docker-credential-{helper}");
-    let output = crate::runtime::run_with_stdin(&program, &["get"], host.as_bytes())
+    let output = crate::native::process::run_with_stdin(&program, &["get"], host.as_bytes())
         .await
         .map_err(|e| {
             Error::docker(format!("cannot run {program}: {e}"))

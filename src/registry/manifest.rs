@@ -3,7 +3,7 @@
 //! the same media type. Input: a reference; output: a [`Manifest`] or its digest.
 
 use super::retry::Budget;
-use super::transport::{Body, Method, Request};
+use super::transport::{Body, Method, Request, ResponseExt as _};
 use super::{RegistryClient, not_found_hint, push_hint};
 use crate::digest::Digest;
 use crate::error::{Error, Reason, Result};
@@ -103,7 +103,7 @@ impl RegistryClient {
                 &build,
             )
             .await?;
-        if response.status == 404 {
+        if response.status() == 404 {
             return Ok(None);
         }
         match response.header("docker-content-digest").map(Digest::parse) {

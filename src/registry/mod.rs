@@ -5,37 +5,31 @@
 
 pub mod auth;
 pub mod credentials;
+mod hosts;
 mod manifest;
 pub mod retry;
+pub mod scheme;
+#[cfg(test)]
+mod tests;
 pub mod transport;
 mod upload;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
-use base64::Engine as _;
 use bytes::Bytes;
+use futures_util::lock::Mutex as AsyncMutex;
 use serde::Deserialize;
 
 use crate::digest::Digest;
 use crate::error::{Error, Reason, Result};
 use crate::reference::Reference;
-use auth::{Challenge, Token};
-use credentials::{Credential, CredentialSource};
+use credentials::CredentialSource;
+use hosts::Host;
 use retry::{Budget, RetryPolicy};
-use transport::{Body, Method, Request, Response, Transport};
-
-/// The state of one registry host for one role.
-struct Host {
-    base: String,
-    challenge: Mutex<Challenge>,
-    credential: Option<Credential>,
-    token: tokio::sync::Mutex<Option<Token>>,
-    /// Set once monolithic PUT was refused: later uploads go straight to PATCH.
-    prefer_patch: AtomicBool,
-}
+use scheme::Connection;
+use transport::{Method, Request, Response, ResponseExt as _};
 
 /// What happened when an upload was started.
 pub enum UploadStart {
@@ -63,10 +57,10 @@ pub struct RequestCounters {
 
 /// A Distribution API client for one role.
 pub struct RegistryClient {
-    transport: Arc<Transport>,
+    connection: Arc<Connection>,
     credentials: CredentialSource,
     retry: RetryPolicy,
-    hosts: tokio::sync::Mutex<HashMap<String, Arc<Host>>>,
+    hosts: AsyncMutex<HashMap<String, Arc<Host>>>,
     scopes: Mutex<HashMap<String, BTreeSet<String>>>,
     /// Counters.
     pub counters: Arc<RequestCounters>,
@@ -91,16 +85,16 @@ impl RegistryClient {
     /// A client for one role (`"source"` or `"destination"`; used in messages and hints).
     #[must_use]
     pub fn new(
-        transport: Arc<Transport>,
+        connection: Arc<Connection>,
         credentials: CredentialSource,
         retry: RetryPolicy,
         role: &'static str,
     ) -> Self {
         Self {
-            transport,
+            connection,
             credentials,
             retry,
-            hosts: tokio::sync::Mutex::new(HashMap::new()),
+            hosts: AsyncMutex::new(HashMap::new()),
             scopes: Mutex::new(HashMap::new()),
             counters: Arc::new(RequestCounters::default()),
             role,
@@ -127,248 +121,6 @@ impl RegistryClient {
                     .unwrap_or_default()
             })
             .unwrap_or_default()
-    }
-
-    async fn host(&self, host: &str) -> Result<Arc<Host>> {
-        let mut hosts = self.hosts.lock().await;
-        if let Some(h) = hosts.get(host) {
-            return Ok(h.clone());
-        }
-        let credential = self.credentials.lookup(host).await?;
-        self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        // One attempt: every caller is inside a retry loop (its own request's, or its unit's).
-        let (base, probe) = self.transport.resolve_base(host).await.map_err(|e| {
-            e.context(format_args!(
-                "cannot reach the {} registry {host}",
-                self.role
-            ))
-        })?;
-        let challenge = match probe
-            .as_ref()
-            .filter(|r| r.status == 401)
-            .and_then(|r| r.header("www-authenticate"))
-        {
-            Some(h) => auth::parse_challenge(h)?,
-            None => Challenge::None,
-        };
-        let h = Arc::new(Host {
-            base,
-            challenge: Mutex::new(challenge),
-            credential,
-            token: tokio::sync::Mutex::new(None),
-            prefer_patch: AtomicBool::new(false),
-        });
-        hosts.insert(host.to_owned(), h.clone());
-        Ok(h)
-    }
-
-    /// The base URL of a host (`http://127.0.0.1:5000`), probing it once.
-    ///
-    /// # Errors
-    /// When the host cannot be reached.
-    pub async fn base_url(&self, host: &str) -> Result<String> {
-        let host = self.retried("ping", || self.host(host)).await?;
-        Ok(host.base.clone())
-    }
-
-    async fn fetch_token(
-        &self,
-        host_name: &str,
-        host: &Host,
-        force: bool,
-    ) -> Result<Option<String>> {
-        let challenge = host
-            .challenge
-            .lock()
-            .map_err(|_| Error::internal("auth state poisoned"))?
-            .clone();
-        let (realm, service) = match challenge {
-            Challenge::None => return Ok(None),
-            Challenge::Basic => {
-                let Some(c) = &host.credential else {
-                    return Err(self.no_credentials(host_name));
-                };
-                let raw = format!("{}:{}", c.username, c.password.expose());
-                return Ok(Some(format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(raw)
-                )));
-            }
-            Challenge::Bearer { realm, service, .. } => (realm, service),
-        };
-        let mut slot = host.token.lock().await;
-        if !force
-            && let Some(t) = slot.as_ref()
-            && t.expires > Instant::now()
-        {
-            return Ok(Some(format!("Bearer {}", t.value.expose())));
-        }
-        let scopes = self.scope_for(host_name);
-        let realm_url = url::Url::parse(&realm).map_err(|_| {
-            Error::registry(format!(
-                "{host_name} named an invalid token realm `{}`",
-                crate::reference::shorten(&realm)
-            ))
-        })?;
-        let realm_host = realm_url.host_str().unwrap_or_default();
-        let registry_host = url::Url::parse(&host.base)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
-        if realm_url.scheme() != "https" && realm_host != registry_host {
-            return Err(Error::authentication(format!(
-                "{host_name} sends credentials to a token realm on another host over plain HTTP ({})",
-                transport::redact_url(&realm)
-            ))
-            .hint("refused so that credentials are not exposed; the registry's token realm must use HTTPS"));
-        }
-        let mut url = realm_url.clone();
-        {
-            let mut q = url.query_pairs_mut();
-            if let Some(s) = &service {
-                q.append_pair("service", s);
-            }
-            for s in &scopes {
-                q.append_pair("scope", s);
-            }
-        }
-        let mut request = Request::new(Method::GET, url.to_string());
-        if let Some(c) = &host.credential {
-            let raw = format!("{}:{}", c.username, c.password.expose());
-            request = request.header(
-                "Authorization",
-                format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(raw)
-                ),
-            );
-        }
-        self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let response = self.transport.send(request).await?;
-        if response.status == 401 || response.status == 403 {
-            return Err(if host.credential.is_some() {
-                Error::authentication(format!(
-                    "the token service for {host_name} rejected the {} credentials",
-                    self.role
-                ))
-                .hint(format!(
-                    "check the {} username and password (or token) for {host_name}",
-                    self.role
-                ))
-            } else {
-                self.no_credentials(host_name)
-            });
-        }
-        if !response.status.is_success() {
-            let status = response.status.as_u16();
-            return Err(retry::classify_status(
-                status,
-                None,
-                retry::Route::Other,
-                format!(
-                    "token request to {} failed with HTTP {status}",
-                    transport::redact_url(&realm)
-                ),
-            ));
-        }
-        let body = response.bytes_limited(1 << 20).await?;
-        let token = auth::parse_token_reply(&body, &scopes.join(" "))?;
-        let header = format!("Bearer {}", token.value.expose());
-        *slot = Some(token);
-        Ok(Some(header))
-    }
-
-    fn no_credentials(&self, host: &str) -> Error {
-        Error::authentication(format!(
-            "{host} requires authentication and no {} credentials were given",
-            self.role
-        ))
-        .hint(format!(
-            "pass --{}-username/--{}-password (or log in so that docker's config.json has {host})",
-            self.role, self.role
-        ))
-    }
-
-    /// Sends a request built by `build` with authentication, handling one re-auth on 401.
-    /// The request is not retried here (see [`Self::execute`]).
-    async fn send_authed(
-        &self,
-        host_name: &str,
-        build: &(dyn Fn(&str) -> Request + Sync),
-    ) -> Result<Response> {
-        let host = self.host(host_name).await?;
-        let mut auth = self.fetch_token(host_name, &host, false).await?;
-        let mut reauthed = false;
-        loop {
-            let mut request = build(&host.base);
-            // Credentials only ever go to the registry's own origin: an upload Location on
-            // another host gets none (like redirects, which reqwest strips).
-            if let Some(a) = &auth
-                && same_origin(&request.url, &host.base)
-            {
-                request = request.header("Authorization", a.clone());
-            }
-            self.counters.requests.fetch_add(1, Ordering::Relaxed);
-            // A streamed body (a blob upload) cannot be sent twice.
-            let replayable = !matches!(request.body, Body::Stream(..));
-            let response = self.transport.send(request).await?;
-            if response.status != 401 {
-                return Ok(response);
-            }
-            let header = response.header("www-authenticate").map(str::to_owned);
-            let challenge = match &header {
-                Some(h) => auth::parse_challenge(h)?,
-                None => Challenge::None,
-            };
-            if let Challenge::Bearer { error: Some(e), .. } = &challenge
-                && e == "insufficient_scope"
-            {
-                return Err(Error::permission(format!(
-                    "the {} credentials may not do this on {host_name} (insufficient_scope)",
-                    self.role
-                ))
-                .hint(format!(
-                    "check that the {} credentials can {} the repository",
-                    self.role,
-                    if self.role == "destination" {
-                        "push to"
-                    } else {
-                        "pull from"
-                    }
-                )));
-            }
-            if reauthed || matches!(challenge, Challenge::None) {
-                return Err(if host.credential.is_some() {
-                    Error::authentication(format!(
-                        "{host_name} rejected the {} credentials",
-                        self.role
-                    ))
-                    .hint(format!(
-                        "check the {} username and password (or token) for {host_name}",
-                        self.role
-                    ))
-                } else {
-                    self.no_credentials(host_name)
-                });
-            }
-            if let Ok(mut c) = host.challenge.lock() {
-                *c = challenge;
-            }
-            if !replayable {
-                // The token stopped working during an upload: drop it, and let the caller's retry
-                // restart the whole blob transfer with a new one.
-                *host.token.lock().await = None;
-                return Err(Error::new(
-                    Reason::TokenExpired,
-                    format!(
-                        "{host_name} stopped accepting the {} token during an upload",
-                        self.role
-                    ),
-                ));
-            }
-            reauthed = true;
-            auth = self.fetch_token(host_name, &host, true).await?;
-        }
     }
 
     /// Runs `unit` under the retry policy, counting its retries: a unit is one or more requests,
@@ -415,7 +167,7 @@ impl RegistryClient {
     ) -> Result<Response> {
         let once = || async {
             let response = self.send_authed(host, build).await?;
-            if expect.contains(&response.status.as_u16()) {
+            if expect.contains(&response.status().as_u16()) {
                 return Ok(response);
             }
             Err(error_from_response(response, what).await)
@@ -450,7 +202,7 @@ impl RegistryClient {
                 &build,
             )
             .await?;
-        if response.status == 404 {
+        if response.status() == 404 {
             return Ok(None);
         }
         if let Some(h) = response.header("docker-content-digest")
@@ -499,7 +251,7 @@ impl RegistryClient {
                     e
                 }
             })?;
-        Ok(response.stream())
+        Ok(response.into_stream())
     }
 
     /// GETs a small blob (a config) into memory and verifies it: the GET and the verification
@@ -564,7 +316,7 @@ impl RegistryClient {
                         &build,
                     )
                     .await?;
-                if response.status == 404 {
+                if response.status() == 404 {
                     return Ok(None);
                 }
                 response.bytes_limited(16 << 20).await.map(Some)
@@ -630,8 +382,8 @@ fn push_hint(e: Error, reference: &Reference) -> Error {
 
 /// Turns an unexpected response into a classified error, keeping the registry's OCI error code.
 async fn error_from_response(response: Response, what: &str) -> Error {
-    let status = response.status.as_u16();
-    let response_url = response.url.clone();
+    let status = response.status().as_u16();
+    let response_url = response.final_url().to_owned();
     let retry_after = response
         .header("retry-after")
         .and_then(retry::parse_retry_after);
@@ -654,42 +406,4 @@ async fn error_from_response(response: Response, what: &str) -> Error {
     );
     error.retry_after = retry_after;
     error
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn upload_locations_absolute_and_relative() {
-        let at = "http://127.0.0.1:5000/v2/app/x/blobs/uploads/";
-        assert_eq!(
-            resolve_location(at, "/v2/app/x/blobs/uploads/abc?_state=s").as_deref(),
-            Some("http://127.0.0.1:5000/v2/app/x/blobs/uploads/abc?_state=s")
-        );
-        assert_eq!(
-            resolve_location(at, "abc?_state=s").as_deref(),
-            Some("http://127.0.0.1:5000/v2/app/x/blobs/uploads/abc?_state=s")
-        );
-        assert_eq!(
-            resolve_location(at, "https://uploads.example.com/u/1").as_deref(),
-            Some("https://uploads.example.com/u/1")
-        );
-        assert!(same_origin(
-            "http://127.0.0.1:5000/v2/x",
-            "http://127.0.0.1:5000"
-        ));
-        assert!(!same_origin(
-            "https://uploads.example.com/u/1",
-            "https://registry.example.com"
-        ));
-        assert!(!same_origin(
-            "http://registry.example.com/u",
-            "https://registry.example.com"
-        ));
-        assert!(!same_origin(
-            "https://registry.example.com:444/u",
-            "https://registry.example.com"
-        ));
-    }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::retry::Budget;
-use super::transport::{self, Body, Method, Request, Response};
+use super::transport::{self, Body, Method, Request, Response, ResponseExt as _};
 use super::{
     Pipe as _, RegistryClient, UploadStart, error_from_response, push_hint, resolve_location,
 };
@@ -51,21 +51,21 @@ impl RegistryClient {
             )
             .await
             .map_err(|e| push_hint(e, reference))?;
-        if response.status == 201 && mount.is_some() {
+        if response.status() == 201 && mount.is_some() {
             return Ok(UploadStart::Mounted);
         }
-        let location = self.location(reference, &response).await?;
+        let location = self.location(reference, &response)?;
         Ok(UploadStart::Session(location))
     }
 
-    async fn location(&self, reference: &Reference, response: &Response) -> Result<String> {
+    fn location(&self, reference: &Reference, response: &Response) -> Result<String> {
         let loc = response.header("location").ok_or_else(|| {
             Error::registry(format!(
                 "{}: upload response without Location",
                 reference.name()
             ))
         })?;
-        resolve_location(&response.url, loc).ok_or_else(|| {
+        resolve_location(response.final_url(), loc).ok_or_else(|| {
             Error::registry(format!(
                 "{}: upload Location does not parse",
                 reference.name()
@@ -109,7 +109,7 @@ impl RegistryClient {
             }
         };
         let response = self.send_authed(host_name, &build).await?;
-        match response.status.as_u16() {
+        match response.status().as_u16() {
             201 | 204 => Ok(()),
             405 | 501 | 413 => {
                 host.prefer_patch.store(true, Ordering::Relaxed);
@@ -157,16 +157,16 @@ impl RegistryClient {
             }
         };
         let response = self.send_authed(host_name, &build).await?;
-        if response.status != 202 {
+        if response.status() != 202 {
             return Err(error_from_response(response, &format!("PATCH blob {digest}")).await);
         }
-        let next = self.location(reference, &response).await?;
+        let next = self.location(reference, &response)?;
         let sep = if next.contains('?') { '&' } else { '?' };
         let url = format!("{next}{sep}digest={digest}");
         let build =
             move |_: &str| Request::new(Method::PUT, url.clone()).header("Content-Length", "0");
         let response = self.send_authed(host_name, &build).await?;
-        if matches!(response.status.as_u16(), 201 | 204) {
+        if matches!(response.status().as_u16(), 201 | 204) {
             Ok(())
         } else {
             Err(error_from_response(response, &format!("close upload of blob {digest}")).await)

@@ -1,0 +1,90 @@
+//! Which scheme each registry host speaks, decided once per host above the transport so that every
+//! [`Transport`] shares the rule: HTTPS with verification first; plain HTTP only for loopback or
+//! `insecure-registries` hosts whose HTTPS attempt failed; a certificate error is never
+//! downgraded (unless the host is listed as insecure). A [`Connection`] is the transport plus
+//! these decisions, shared by the source and destination clients.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::transport::{Method, Request, Response, Transport, TransportError};
+use crate::error::{Error, Result};
+
+/// A transport and the per-host scheme decisions.
+pub struct Connection {
+    transport: Arc<dyn Transport>,
+    insecure_registries: Vec<String>,
+    bases: Mutex<HashMap<String, String>>,
+}
+
+impl Connection {
+    /// A connection over `transport`; `insecure_registries` (`host[:port]`) may use plain HTTP.
+    #[must_use]
+    pub fn new(transport: Arc<dyn Transport>, insecure_registries: Vec<String>) -> Self {
+        Self {
+            transport,
+            insecure_registries,
+            bases: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn is_insecure(&self, host: &str) -> bool {
+        self.insecure_registries.iter().any(|h| h == host)
+    }
+
+    /// Sends one request (no retries here: callers go through the retry policy).
+    ///
+    /// # Errors
+    /// Classified NETWORK/TIMEOUT errors; HTTP error statuses are returned as responses.
+    pub async fn send(&self, request: Request) -> Result<Response> {
+        Ok(self.send_raw(request).await?)
+    }
+
+    async fn send_raw(&self, request: Request) -> Result<Response, TransportError> {
+        self.transport.send(request.into_http()?).await
+    }
+
+    /// The base URL (`https://host` or `http://host`) for a registry host, probing `/v2/` once.
+    /// Returns the base and the probe's response (status and `WWW-Authenticate`); `None` when
+    /// the host was probed before.
+    ///
+    /// # Errors
+    /// NETWORK errors when no allowed scheme answers; a certificate error is never downgraded.
+    pub async fn resolve_base(&self, host: &str) -> Result<(String, Option<Response>)> {
+        if let Some(b) = self
+            .bases
+            .lock()
+            .map_err(|_| Error::internal("scheme cache poisoned"))?
+            .get(host)
+        {
+            return Ok((b.clone(), None));
+        }
+        let https = format!("https://{host}");
+        let may_use_http = self.is_insecure(host) || crate::reference::is_loopback_host(host);
+        let first = self
+            .send_raw(Request::new(Method::GET, format!("{https}/v2/")))
+            .await;
+        let (base, response) = match first {
+            Ok(r) => (https, r),
+            Err(e) if !may_use_http => return Err(e.into()),
+            Err(e @ TransportError::Certificate(_)) if !self.is_insecure(host) => {
+                return Err(Error::from(e).context(format_args!("{host} speaks HTTPS with a certificate that is not trusted (never downgraded to HTTP)")));
+            }
+            Err(https_error) => {
+                let http = format!("http://{host}");
+                match self
+                    .send_raw(Request::new(Method::GET, format!("{http}/v2/")))
+                    .await
+                {
+                    Ok(r) => (http, r),
+                    Err(_) => return Err(https_error.into()),
+                }
+            }
+        };
+        self.bases
+            .lock()
+            .map_err(|_| Error::internal("scheme cache poisoned"))?
+            .insert(host.to_owned(), base.clone());
+        Ok((base, Some(response)))
+    }
+}
