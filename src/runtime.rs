@@ -1,4 +1,4 @@
-//! The one runtime seam (docs/architecture.md, Distribution): spawning a task, sleeping, and a
+//! The one runtime seam (docs/architecture.md, Seams): spawning a task, sleeping, and a
 //! semaphore, plus the runtime-agnostic interruption flag. Natively this is tokio's multi-thread
 //! runtime, so blob copies hash on every core; a WASI port replaces the tokio parts of this file.
 //! Signals and subprocesses are native-only (`crate::native`).

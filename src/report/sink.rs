@@ -1,4 +1,4 @@
-//! The one place reports leave the process (docs/architecture.md, Distribution): files (audit, errors log,
+//! The one place reports leave the process (docs/architecture.md, Seams): files (audit, errors log,
 //! `$GITHUB_OUTPUT`, `$GITHUB_STEP_SUMMARY`) and log lines on stdout all go through [`Sink`],
 //! which redacts every registered secret first (invariant 7). A [`Backend`] does the raw I/O, so
 //! a JS wrapper (or a test) can take it over.
