@@ -88,3 +88,15 @@ impl Connection {
         Ok((base, Some(response)))
     }
 }
+
+#[cfg(not(target_family = "wasm"))]
+impl Connection {
+    /// The native connection: reqwest with `options`.
+    ///
+    /// # Errors
+    /// Input errors for unusable CA certificates.
+    pub fn native(options: super::transport::TransportOptions) -> Result<Self> {
+        let transport = super::transport::reqwest::ReqwestTransport::new(&options)?;
+        Ok(Self::new(Arc::new(transport), options.insecure_registries))
+    }
+}
