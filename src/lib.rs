@@ -11,6 +11,7 @@ pub mod copy;
 pub mod digest;
 pub mod error;
 pub mod gate;
+pub mod github;
 pub mod media;
 #[cfg(not(target_family = "wasm"))]
 pub mod native;

@@ -343,6 +343,32 @@ pub struct ReportArgs {
     pub environment: Option<String>,
 }
 
+/// The GitHub side of a promotion (`promote`): the approval record of the job's environment and
+/// the deployment's URL. The API base is `GITHUB_API_URL` (GHES: `https://HOST/api/v3`).
+#[derive(Debug, Args, Clone)]
+pub struct GitHubArgs {
+    /// Token for the GitHub API (the Action passes `${{ github.token }}`), to read the run's environment approvals (needs `actions: read`). Never shown.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "GITHUB_TOKEN",
+        hide_env_values = true,
+        help_heading = "GitHub"
+    )]
+    pub github_token: Option<String>,
+    /// Refuse (exit 3, before anything is written) unless GitHub shows an approval of `environment` by a reviewer other than the run's actor.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, action = clap::ArgAction::Set, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_bool, env = "IMAGE_PROMOTE_REQUIRE_APPROVAL", help_heading = "GitHub")]
+    pub require_approval: bool,
+    /// The `environment-url` output: a template with {registry}, {repository}, {digest}, {tag}; without it, `https://{registry}/v2/{repository}/manifests/{digest}` (the registry API host).
+    #[arg(
+        long,
+        value_name = "TEMPLATE",
+        env = "IMAGE_PROMOTE_ENVIRONMENT_URL",
+        help_heading = "GitHub"
+    )]
+    pub environment_url: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

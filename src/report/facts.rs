@@ -83,14 +83,70 @@ impl Workflow {
     }
 }
 
-/// The approval context available to the job.
+/// The approval context: the job's environment and what GitHub's record of the run shows about
+/// its approvals (`GET …/actions/runs/{run_id}/approvals`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Approval {
     /// The job's `environment:` name, as the workflow passed it (`environment` input).
     pub environment: Option<String>,
-    /// Who approved the deployment (filled by a later version; empty now).
+    /// The logins that approved this environment (each once, in GitHub's order).
     pub approvers: Vec<String>,
+    /// Whether `require-approval` was set.
+    #[serde(default)]
+    pub required: bool,
+    /// Whether the record was read: `read`, `unavailable` (no token, no permission, API
+    /// unreachable: see the warnings), or `not-applicable` (not in a workflow run, or no
+    /// environment given).
+    #[serde(default)]
+    pub lookup: Option<ApprovalLookup>,
+    /// Every review of this environment in the run's history (GitHub's order; earlier attempts
+    /// included, the API does not say which).
+    #[serde(default)]
+    pub reviews: Vec<ApprovalReview>,
+    /// The latest time the approvals can have been given (the API has no approval timestamp).
+    #[serde(default)]
+    pub approved_no_later_than: Option<TimeBound>,
+}
+
+/// Whether the approvals record was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApprovalLookup {
+    /// Read from GitHub.
+    Read,
+    /// Not readable (see the warnings for the permission to add).
+    Unavailable,
+    /// Not in a workflow run, or no environment given.
+    NotApplicable,
+}
+
+/// One review of the environment.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalReview {
+    /// The reviewer's login.
+    pub reviewer: String,
+    /// `approved`, `rejected` (or what GitHub sent).
+    pub state: String,
+    /// The reviewer's comment (empty when none was given).
+    pub comment: String,
+    /// Every environment the review covered.
+    pub environments: Vec<String>,
+    /// The reviewer is the run's actor or triggering actor (or unknown): it does not count for
+    /// `require-approval`.
+    pub self_review: bool,
+}
+
+/// An upper bound in time, and what it is taken from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeBound {
+    /// RFC 3339 time.
+    pub at: String,
+    /// `job-start` (this job's `started_at`: the job started after its environment was approved)
+    /// or `read-time` (when the approvals list was read).
+    pub basis: String,
 }
 
 /// What was asked for: the plan (no secrets).
