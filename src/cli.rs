@@ -14,8 +14,8 @@ use std::time::Duration;
 use clap::Args;
 
 pub use groups::{
-    CheckOptions, DestinationArgs, GateArgs, GitHubArgs, OutputArgs, ReportArgs, SourceArgs,
-    TagArgs, TransferArgs,
+    CheckOptions, DestinationArgs, GateArgs, GitHubArgs, NotifyArgs, OutputArgs, ReportArgs,
+    SourceArgs, TagArgs, TransferArgs,
 };
 pub use subcommands::{CheckArgs, Cli, Command, CopyArgs, PromoteArgs};
 

@@ -15,6 +15,7 @@ pub mod github;
 pub mod media;
 #[cfg(not(target_family = "wasm"))]
 pub mod native;
+pub mod notify;
 pub mod policy;
 pub mod promote;
 pub mod reference;

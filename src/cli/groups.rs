@@ -369,6 +369,69 @@ pub struct GitHubArgs {
     pub environment_url: Option<String>,
 }
 
+/// Notifications of the outcome (`promote`).
+#[derive(Debug, Args, Clone)]
+pub struct NotifyArgs {
+    /// Webhook URL to notify (a secret: masked, never shown or recorded): Slack incoming webhook, Teams Workflows webhook, or any URL taking JSON.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "IMAGE_PROMOTE_NOTIFY_WEBHOOK",
+        hide_env_values = true,
+        help_heading = "Notifications"
+    )]
+    pub notify_webhook: Option<String>,
+    /// When to notify: any of promoted, refused, failed, rolled-back (comma-separated).
+    #[arg(
+        long,
+        value_name = "EVENTS",
+        default_value = "promoted,refused,failed",
+        env = "IMAGE_PROMOTE_NOTIFY_ON",
+        help_heading = "Notifications"
+    )]
+    pub notify_on: Vec<String>,
+    /// Payload: slack, teams, json, or auto (from the webhook's host: hooks.slack.com → slack; *.logic.azure.com, *.powerplatform.com → teams; else json).
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        default_value = "auto",
+        env = "IMAGE_PROMOTE_NOTIFY_FORMAT",
+        help_heading = "Notifications"
+    )]
+    pub notify_format: String,
+    /// HMAC secret for the json format: the body is signed in `X-Hub-Signature-256: sha256=…`. Never shown.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "IMAGE_PROMOTE_NOTIFY_SECRET",
+        hide_env_values = true,
+        help_heading = "Notifications"
+    )]
+    pub notify_secret: Option<String>,
+}
+
+impl NotifyArgs {
+    /// The webhook to notify for `event`, if any.
+    ///
+    /// # Errors
+    /// Input errors for an unknown `notify-on` event or `notify-format`.
+    pub fn webhook_for(&self, event: Option<&str>) -> Result<Option<crate::notify::Webhook>> {
+        let events = crate::notify::parse_events(&split_list(&self.notify_on))?;
+        let Some(url) = self.notify_webhook.clone().filter(|u| !u.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let format = crate::notify::Format::choose(Some(&self.notify_format), &url)?;
+        if !event.is_some_and(|e| events.iter().any(|x| x == e)) {
+            return Ok(None);
+        }
+        Ok(Some(crate::notify::Webhook::new(
+            url,
+            format,
+            self.notify_secret.clone(),
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

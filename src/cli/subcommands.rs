@@ -11,14 +11,15 @@
 //! | [`OutputArgs`] (--json) | ✓ | ✓ | |
 //! | [`ReportArgs`] (--audit-dir, --summary, --environment) | | | ✓ |
 //! | [`GitHubArgs`] (--github-token, --require-approval, --environment-url) | | | ✓ |
+//! | [`NotifyArgs`] (--notify-webhook, --notify-on, --notify-format, --notify-secret) | | | ✓ |
 //! | [`RegistryArgs`] (credentials, TLS, retries) | ✓ | ✓ | ✓ |
 
 use clap::{Args, Parser, Subcommand};
 
 use super::RegistryArgs;
 use super::groups::{
-    CheckOptions, DestinationArgs, GateArgs, GitHubArgs, OutputArgs, ReportArgs, SourceArgs,
-    TagArgs, TransferArgs,
+    CheckOptions, DestinationArgs, GateArgs, GitHubArgs, NotifyArgs, OutputArgs, ReportArgs,
+    SourceArgs, TagArgs, TransferArgs,
 };
 
 /// Promote a tested container image from staging to production, byte for byte.
@@ -122,6 +123,9 @@ pub struct PromoteArgs {
     /// GitHub: approvals, deployment URL.
     #[command(flatten)]
     pub github: GitHubArgs,
+    /// Notifications.
+    #[command(flatten)]
+    pub notify: NotifyArgs,
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,

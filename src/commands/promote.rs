@@ -11,7 +11,7 @@ use futures_util::future::{Either, select};
 use super::approval;
 use crate::action::{self, Groups, Runner};
 use crate::cli::PromoteArgs;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, Severity};
 use crate::promote::{Observer, Plan, Recorder, Silent};
 use crate::registry::RegistryClient;
 use crate::report::record::{
@@ -40,8 +40,16 @@ fn redactor(args: &PromoteArgs) -> Redactor {
             redactor.add(password, Some(user));
         }
     }
-    if let Some(token) = &args.github.github_token {
-        redactor.add(token, None);
+    let n = &args.notify;
+    for secret in [
+        &args.github.github_token,
+        &n.notify_webhook,
+        &n.notify_secret,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        redactor.add(secret, None);
     }
     redactor
 }
@@ -76,6 +84,8 @@ pub fn plan(args: &PromoteArgs, github_sha: Option<String>) -> Result<Plan> {
     let policy = args.checks.resolve_policy()?;
     let force_reason = args.gate.reason(&policy)?;
     let inputs = args.checks.inputs(github_sha)?;
+    // notify-on and notify-format are checked now, not after the promotion.
+    args.notify.webhook_for(None)?;
     Ok(Plan {
         source,
         destination,
@@ -126,7 +136,7 @@ pub async fn run(args: PromoteArgs) -> Result<(), Error> {
         rec.error(warning);
     }
     let result = execute(&args, env("GITHUB_SHA"), gathered.verdict, &rec).await;
-    finish(&args, rec, result, &sink, runner.as_ref(), &groups)
+    finish(&args, rec, result, &sink, runner.as_ref(), &groups).await
 }
 
 async fn execute(
@@ -186,7 +196,7 @@ fn status_of(result: &Result<Status>) -> Status {
     }
 }
 
-fn finish(
+async fn finish(
     args: &PromoteArgs,
     rec: Recorder<'_>,
     result: Result<Status>,
@@ -207,6 +217,7 @@ fn finish(
         record.environment_url = environment_url(args, &record);
     }
     record.count_warnings();
+    notify(args, &mut record).await;
     record.finished_at = Some(timestamp(SystemTime::now()));
 
     let mut report_error = None;
@@ -249,6 +260,34 @@ fn finish(
             Err(e.context("the promotion finished but its report could not be written"))
         }
         (Ok(_), None) => Ok(()),
+    }
+}
+
+/// Sends the notification of the finished `record` when `notify-on` asks for its event; its
+/// outcome goes into the record, a failure as a warning.
+async fn notify(args: &PromoteArgs, record: &mut Promotion) {
+    let webhook = match args.notify.webhook_for(crate::notify::event(record.status)) {
+        Ok(Some(w)) => w,
+        Ok(None) => return,
+        Err(e) => {
+            record.record_error(&e.severity(Severity::Medium));
+            record.count_warnings();
+            return;
+        }
+    };
+    let (connection, policy) = match args.registry.api_connection() {
+        Ok(c) => c,
+        Err(e) => {
+            record.record_error(&e.severity(Severity::Medium));
+            record.count_warnings();
+            return;
+        }
+    };
+    let (sent, warning) = webhook.send(&connection, &policy, record).await;
+    record.notifications.push(sent);
+    if let Some(w) = warning {
+        record.record_error(&w);
+        record.count_warnings();
     }
 }
 

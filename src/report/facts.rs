@@ -149,6 +149,20 @@ pub struct TimeBound {
     pub basis: String,
 }
 
+/// A notification sent (`notify-webhook`); never the URL.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationRecord {
+    /// `slack`, `teams` or `json`.
+    pub kind: String,
+    /// Whether the receiver accepted it (2xx).
+    pub sent: bool,
+    /// The receiver's HTTP status, when it answered.
+    pub http_status: Option<u16>,
+    /// Attempts made (only a rate-limit answer is retried).
+    pub attempts: u32,
+}
+
 /// What was asked for: the plan (no secrets).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 
 pub use super::facts::{
-    Approval, ApprovalLookup, ApprovalReview, CopySummary, Image, Layer, PlatformImage, Request,
-    TagOutcome, TimeBound, Workflow,
+    Approval, ApprovalLookup, ApprovalReview, CopySummary, Image, Layer, NotificationRecord,
+    PlatformImage, Request, TagOutcome, TimeBound, Workflow,
 };
 pub use super::results::{
     CategoryName, Check, CheckOutcome, Condition, ConditionStatus, Decision, ErrorRecord, Gate,
@@ -149,6 +149,9 @@ pub struct Promotion {
     /// The promoted digest's address (the `environment-url` output), when promoted or no-op.
     #[serde(default)]
     pub environment_url: Option<String>,
+    /// Notifications sent (`notify-webhook`): kind, outcome, attempts; never the URL.
+    #[serde(default)]
+    pub notifications: Vec<NotificationRecord>,
     /// Warnings: checks that warned or were overridden, plus MEDIUM/LOW errors.
     pub warnings: usize,
     /// Every error, in order.
@@ -206,6 +209,7 @@ impl Promotion {
             copy: None,
             promoted: Vec::new(),
             environment_url: None,
+            notifications: Vec::new(),
             warnings: 0,
             errors: Vec::new(),
             transitions: vec![Transition {

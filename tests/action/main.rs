@@ -11,6 +11,7 @@ mod support;
 
 mod faults;
 mod github;
+mod notify;
 mod runner;
 mod yml;
 

@@ -45,6 +45,10 @@ fn action_yml_matches_the_cli() {
         "github-token",
         "require-approval",
         "environment-url",
+        "notify-webhook",
+        "notify-on",
+        "notify-format",
+        "notify-secret",
     ];
     let mut sorted = names.clone();
     sorted.sort_unstable();
