@@ -367,6 +367,77 @@ pub struct GitHubArgs {
         help_heading = "GitHub"
     )]
     pub environment_url: Option<String>,
+    /// After a successful promotion, send a `repository_dispatch` with this event type (needs `contents: write`).
+    #[arg(
+        long,
+        value_name = "EVENT",
+        env = "IMAGE_PROMOTE_DISPATCH_EVENT",
+        help_heading = "GitHub"
+    )]
+    pub dispatch_event: Option<String>,
+    /// After a successful promotion, start this workflow (`deploy.yml`) with `workflow_dispatch` (needs `actions: write`); it must declare the inputs `reference`, `digest`, `environment`, `run_url`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "IMAGE_PROMOTE_DISPATCH_WORKFLOW",
+        help_heading = "GitHub"
+    )]
+    pub dispatch_workflow: Option<String>,
+    /// The ref `dispatch-workflow` runs on; without it, the repository's default branch.
+    #[arg(
+        long,
+        value_name = "REF",
+        env = "IMAGE_PROMOTE_DISPATCH_REF",
+        help_heading = "GitHub"
+    )]
+    pub dispatch_ref: Option<String>,
+    /// The repository (`owner/repo`) to dispatch to; without it, this run's repository.
+    #[arg(
+        long,
+        value_name = "OWNER/REPO",
+        env = "IMAGE_PROMOTE_DISPATCH_REPOSITORY",
+        help_heading = "GitHub"
+    )]
+    pub dispatch_repository: Option<String>,
+    /// Token for the dispatch (another repository needs an App token or a fine-grained PAT); without it, github-token. Never shown.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "IMAGE_PROMOTE_DISPATCH_TOKEN",
+        hide_env_values = true,
+        help_heading = "GitHub"
+    )]
+    pub dispatch_token: Option<String>,
+}
+
+impl GitHubArgs {
+    /// The dispatch asked for, checked: `dispatch-event` or `dispatch-workflow` (not both).
+    ///
+    /// # Errors
+    /// An input error for both, or for `dispatch-ref` without `dispatch-workflow`.
+    pub fn dispatch_target(&self) -> Result<Option<crate::github::dispatch::Target>> {
+        use crate::github::dispatch::Target;
+        let set = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+        match (
+            set(&self.dispatch_event),
+            set(&self.dispatch_workflow),
+            set(&self.dispatch_ref),
+        ) {
+            (Some(_), Some(_), _) => Err(Error::input(
+                "dispatch-event and dispatch-workflow are both given",
+            )
+            .hint(
+                "trigger the deploy one way: a repository_dispatch event or a workflow_dispatch",
+            )),
+            (None, None, Some(_)) | (Some(_), None, Some(_)) => Err(Error::input(
+                "dispatch-ref is given without dispatch-workflow",
+            )
+            .hint("dispatch-ref names the ref a dispatch-workflow runs on")),
+            (Some(event), None, None) => Ok(Some(Target::Event(event))),
+            (None, Some(workflow), git_ref) => Ok(Some(Target::Workflow(workflow, git_ref))),
+            (None, None, None) => Ok(None),
+        }
+    }
 }
 
 /// Notifications of the outcome (`promote`).

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::{Either, select};
 
-use super::approval;
+use super::{after, approval};
 use crate::action::{self, Groups, Runner};
 use crate::cli::PromoteArgs;
-use crate::error::{Error, ErrorKind, Result, Severity};
+use crate::error::{Error, ErrorKind, Result};
 use crate::promote::{Observer, Plan, Recorder, Silent};
 use crate::registry::RegistryClient;
 use crate::report::record::{
@@ -43,6 +43,7 @@ fn redactor(args: &PromoteArgs) -> Redactor {
     let n = &args.notify;
     for secret in [
         &args.github.github_token,
+        &args.github.dispatch_token,
         &n.notify_webhook,
         &n.notify_secret,
     ]
@@ -86,6 +87,7 @@ pub fn plan(args: &PromoteArgs, github_sha: Option<String>) -> Result<Plan> {
     let inputs = args.checks.inputs(github_sha)?;
     // notify-on and notify-format are checked now, not after the promotion.
     args.notify.webhook_for(None)?;
+    args.github.dispatch_target()?;
     Ok(Plan {
         source,
         destination,
@@ -217,7 +219,10 @@ async fn finish(
         record.environment_url = environment_url(args, &record);
     }
     record.count_warnings();
-    notify(args, &mut record).await;
+    if matches!(status, Status::Promoted | Status::NoOp) {
+        after::dispatch(args, &mut record).await;
+    }
+    after::notify(args, &mut record).await;
     record.finished_at = Some(timestamp(SystemTime::now()));
 
     let mut report_error = None;
@@ -260,34 +265,6 @@ async fn finish(
             Err(e.context("the promotion finished but its report could not be written"))
         }
         (Ok(_), None) => Ok(()),
-    }
-}
-
-/// Sends the notification of the finished `record` when `notify-on` asks for its event; its
-/// outcome goes into the record, a failure as a warning.
-async fn notify(args: &PromoteArgs, record: &mut Promotion) {
-    let webhook = match args.notify.webhook_for(crate::notify::event(record.status)) {
-        Ok(Some(w)) => w,
-        Ok(None) => return,
-        Err(e) => {
-            record.record_error(&e.severity(Severity::Medium));
-            record.count_warnings();
-            return;
-        }
-    };
-    let (connection, policy) = match args.registry.api_connection() {
-        Ok(c) => c,
-        Err(e) => {
-            record.record_error(&e.severity(Severity::Medium));
-            record.count_warnings();
-            return;
-        }
-    };
-    let (sent, warning) = webhook.send(&connection, &policy, record).await;
-    record.notifications.push(sent);
-    if let Some(w) = warning {
-        record.record_error(&w);
-        record.count_warnings();
     }
 }
 

@@ -163,6 +163,33 @@ pub struct NotificationRecord {
     pub attempts: u32,
 }
 
+/// The production deploy triggered after the promotion (`dispatch-event` / `dispatch-workflow`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchRecord {
+    /// `owner/repo` dispatched to.
+    pub repository: String,
+    /// The `repository_dispatch` event type.
+    pub event: Option<String>,
+    /// The `workflow_dispatch` workflow (file name or id).
+    pub workflow: Option<String>,
+    /// The ref the workflow was dispatched on.
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    /// Whether GitHub accepted it.
+    pub sent: bool,
+    /// GitHub's HTTP status when it refused or failed (a 5xx is never re-sent: it may have
+    /// been created).
+    pub http_status: Option<u16>,
+    /// The run it started, when known.
+    pub run_id: Option<u64>,
+    /// That run's page.
+    pub run_url: Option<String>,
+    /// How the run was found: `returned` (`return_run_details`) or `listed-after-dispatch` (the
+    /// newest `workflow_dispatch` run since the dispatch, where the API returns none).
+    pub run_found: Option<String>,
+}
+
 /// What was asked for: the plan (no secrets).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

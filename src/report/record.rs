@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 
 pub use super::facts::{
-    Approval, ApprovalLookup, ApprovalReview, CopySummary, Image, Layer, NotificationRecord,
-    PlatformImage, Request, TagOutcome, TimeBound, Workflow,
+    Approval, ApprovalLookup, ApprovalReview, CopySummary, DispatchRecord, Image, Layer,
+    NotificationRecord, PlatformImage, Request, TagOutcome, TimeBound, Workflow,
 };
 pub use super::results::{
     CategoryName, Check, CheckOutcome, Condition, ConditionStatus, Decision, ErrorRecord, Gate,
@@ -152,6 +152,9 @@ pub struct Promotion {
     /// Notifications sent (`notify-webhook`): kind, outcome, attempts; never the URL.
     #[serde(default)]
     pub notifications: Vec<NotificationRecord>,
+    /// The production deploy triggered (`dispatch-event` / `dispatch-workflow`).
+    #[serde(default)]
+    pub dispatch: Option<DispatchRecord>,
     /// Warnings: checks that warned or were overridden, plus MEDIUM/LOW errors.
     pub warnings: usize,
     /// Every error, in order.
@@ -210,6 +213,7 @@ impl Promotion {
             promoted: Vec::new(),
             environment_url: None,
             notifications: Vec::new(),
+            dispatch: None,
             warnings: 0,
             errors: Vec::new(),
             transitions: vec![Transition {

@@ -280,3 +280,91 @@ fn a_rate_limit_is_waited_for() {
         serde_json::json!(["alice"])
     );
 }
+
+/// After the promotion, the deploy workflow is dispatched with the verified digest (GHES: no
+/// `return_run_details`, the run listed afterwards); a 502 on the dispatch is sent exactly once
+/// and is a warning.
+#[test]
+fn the_deploy_is_dispatched_with_the_digest_and_a_5xx_is_sent_once() {
+    let r = registries();
+    let mut server = mockito::Server::new();
+    let repo = unique("action-dispatch");
+    let reference = format!("{}/{repo}:1.0", r.production);
+    server
+        .mock("GET", "/api/v3/repos/acme/app")
+        .with_body(r#"{"id": 1, "full_name": "acme/app", "default_branch": "main"}"#)
+        .create();
+    let post = server
+        .mock(
+            "POST",
+            "/api/v3/repos/acme/app/actions/workflows/deploy.yml/dispatches",
+        )
+        .match_header("authorization", format!("Bearer {TOKEN}").as_str())
+        .match_body(Matcher::Json(serde_json::json!({
+            "ref": "main",
+            "inputs": {"reference": reference, "digest": SMALL, "environment": "production",
+                       "run_url": "https://github.com/acme/app/actions/runs/4242/attempts/1"}
+        })))
+        .with_status(204)
+        .expect(1)
+        .create();
+    server
+        .mock("GET", "/api/v3/repos/acme/app/actions/workflows/deploy.yml/runs")
+        .match_query(Matcher::Any)
+        .with_body(r#"{"total_count": 1, "workflow_runs": [{"id": 5150, "html_url": "https://ghes.example/acme/app/actions/runs/5150"}]}"#)
+        .create();
+    server
+        .mock("GET", APPROVALS)
+        .with_body(serde_json::json!([review("approved", "alice", "ship it")]).to_string())
+        .create();
+    jobs(&mut server);
+    let src = format!("{}/app/small:1.0", r.staging);
+    let run = run_with_api(
+        &server,
+        &[
+            ("source", &src),
+            ("destination", &reference),
+            ("environment", "production"),
+            ("github-token", TOKEN),
+            ("dispatch-workflow", "deploy.yml"),
+        ],
+    );
+    assert_eq!(run.code(), Some(0), "{}", text(&run.out));
+    post.assert();
+    assert_eq!(run.output("warnings"), "0");
+    assert_eq!(
+        run.audit()["dispatch"],
+        serde_json::json!({"repository": "acme/app", "event": null, "workflow": "deploy.yml",
+            "ref": "main", "sent": true, "http_status": null, "run_id": 5150,
+            "run_url": "https://ghes.example/acme/app/actions/runs/5150",
+            "run_found": "listed-after-dispatch"})
+    );
+    assert_no_secret(&run, TOKEN);
+
+    let failing = server
+        .mock("POST", "/api/v3/repos/acme/deploys/dispatches")
+        .with_status(502)
+        .expect(1)
+        .create();
+    let dst = format!("{}/{}:1.0", r.production, unique("action-dispatch-502"));
+    let run = run_with_api(
+        &server,
+        &[
+            ("source", &src),
+            ("destination", &dst),
+            ("environment", "production"),
+            ("github-token", TOKEN),
+            ("dispatch-event", "deploy"),
+            ("dispatch-repository", "acme/deploys"),
+            ("dispatch-token", "ghp_otherRepoToken0000"),
+        ],
+    );
+    assert_eq!(run.code(), Some(0), "{}", text(&run.out));
+    failing.assert();
+    assert_eq!(run.output("status"), "promoted");
+    assert_eq!(run.output("warnings"), "1");
+    let audit = run.audit();
+    assert_eq!(audit["dispatch"]["sent"], false);
+    assert_eq!(audit["dispatch"]["http_status"], 502);
+    assert_no_secret(&run, "ghp_otherRepoToken0000");
+}
