@@ -146,6 +146,34 @@ fn glance(out: &mut String, r: &Promotion) {
     if let Some(line) = approval_line(r) {
         let _ = writeln!(out, "| **Approval** | {line} |");
     }
+    if let Some(url) = &r.environment_url {
+        let _ = writeln!(out, "| **Environment URL** | {} |", cell(url));
+    }
+    if let Some(d) = &r.dispatch {
+        let what = match (&d.event, &d.workflow) {
+            (Some(e), _) => format!("repository_dispatch {}", code(e)),
+            (None, Some(w)) => format!("workflow_dispatch {}", code(w)),
+            (None, None) => String::new(),
+        };
+        let outcome = match (d.sent, &d.run_url) {
+            (true, Some(url)) => format!("started {}", cell(url)),
+            (true, None) => "sent".to_owned(),
+            (false, _) => "not sent (see the warnings)".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "| **Deploy** | {what} in {}: {outcome} |",
+            code(&d.repository)
+        );
+    }
+    for n in &r.notifications {
+        let outcome = if n.sent {
+            "sent"
+        } else {
+            "failed (see the warnings)"
+        };
+        let _ = writeln!(out, "| **Notified** | {}: {outcome} |", cell(&n.kind));
+    }
     let (pass, warn, fail) = r
         .checks
         .iter()

@@ -339,6 +339,11 @@ fn the_deploy_is_dispatched_with_the_digest_and_a_5xx_is_sent_once() {
             "run_url": "https://ghes.example/acme/app/actions/runs/5150",
             "run_found": "listed-after-dispatch"})
     );
+    assert!(
+        run.summary.contains("| **Deploy** | workflow_dispatch `deploy.yml` in `acme/app`: started https://ghes.example/acme/app/actions/runs/5150 |"),
+        "{}",
+        run.summary
+    );
     assert_no_secret(&run, TOKEN);
 
     let failing = server

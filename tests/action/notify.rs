@@ -51,6 +51,11 @@ fn a_promotion_notifies_slack_and_records_it_without_the_url() {
         audit["notifications"],
         serde_json::json!([{"kind": "slack", "sent": true, "http_status": 200, "attempts": 1}])
     );
+    assert!(
+        run.summary.contains("| **Notified** | slack: sent |"),
+        "{}",
+        run.summary
+    );
     assert_no_secret(&run, &url);
     // Not even the secret path alone (a trace line of the HTTP client, a redacted URL).
     let rest = run.everything().replace(&format!("::add-mask::{url}"), "");
