@@ -408,9 +408,41 @@ pub struct GitHubArgs {
         help_heading = "GitHub"
     )]
     pub dispatch_token: Option<String>,
+    /// Create a deployment of our own in `deployment-environment` (needs `deployments: write`): the image in its payload, statuses in_progress → success/failure.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, action = clap::ArgAction::Set, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_bool, env = "IMAGE_PROMOTE_DEPLOYMENT", help_heading = "GitHub")]
+    pub deployment: bool,
+    /// The environment of that deployment; not the job's own `environment` (GitHub writes that one itself).
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "IMAGE_PROMOTE_DEPLOYMENT_ENVIRONMENT",
+        help_heading = "GitHub"
+    )]
+    pub deployment_environment: Option<String>,
 }
 
 impl GitHubArgs {
+    /// The environment of our own deployment when `deployment` is set, checked.
+    ///
+    /// # Errors
+    /// An input error without `deployment-environment`, or when it is the job's `environment`.
+    pub fn deployment_environment(&self, job_environment: Option<&str>) -> Result<Option<String>> {
+        let name = self
+            .deployment_environment
+            .clone()
+            .filter(|n| !n.trim().is_empty());
+        match (self.deployment, name) {
+            (false, _) => Ok(None),
+            (true, None) => Err(Error::input("deployment: true needs deployment-environment")
+                .hint("name the environment of the deployment record, e.g. `production-images`")),
+            (true, Some(n)) if Some(n.as_str()) == job_environment => Err(Error::input(format!(
+                "deployment-environment `{n}` is the job's own environment"
+            ))
+            .hint("GitHub already records a deployment for the job's environment and overwrites statuses written to it; feed it with `environment.url` and the `environment-url` output, or name another environment")),
+            (true, Some(n)) => Ok(Some(n)),
+        }
+    }
+
     /// The dispatch asked for, checked: `dispatch-event` or `dispatch-workflow` (not both).
     ///
     /// # Errors

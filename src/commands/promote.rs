@@ -88,6 +88,8 @@ pub fn plan(args: &PromoteArgs, github_sha: Option<String>) -> Result<Plan> {
     // notify-on and notify-format are checked now, not after the promotion.
     args.notify.webhook_for(None)?;
     args.github.dispatch_target()?;
+    args.github
+        .deployment_environment(args.report.environment.as_deref())?;
     Ok(Plan {
         source,
         destination,
@@ -136,6 +138,10 @@ pub async fn run(args: PromoteArgs) -> Result<(), Error> {
     let rec = Recorder::new(record, started, observer);
     for warning in &gathered.warnings {
         rec.error(warning);
+    }
+    let refused = matches!(gathered.verdict, Some(Err(_)));
+    if !args.transfer.dry_run && !refused && plan(&args, None).is_ok() {
+        after::start_deployment(&args, &rec).await;
     }
     let result = execute(&args, env("GITHUB_SHA"), gathered.verdict, &rec).await;
     finish(&args, rec, result, &sink, runner.as_ref(), &groups).await
@@ -219,6 +225,7 @@ async fn finish(
         record.environment_url = environment_url(args, &record);
     }
     record.count_warnings();
+    after::finish_deployment(args, &mut record).await;
     if matches!(status, Status::Promoted | Status::NoOp) {
         after::dispatch(args, &mut record).await;
     }

@@ -13,6 +13,7 @@
 //! Response types are tolerant: every field is `#[serde(default)]`, unknown fields are ignored.
 
 pub mod approvals;
+pub mod deployment;
 pub mod dispatch;
 
 use std::sync::Arc;

@@ -190,6 +190,18 @@ pub struct DispatchRecord {
     pub run_found: Option<String>,
 }
 
+/// The deployment of our own (`deployment: true`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentRecord {
+    /// Its environment (`deployment-environment`).
+    pub environment: String,
+    /// The deployment's id, once created.
+    pub id: Option<u64>,
+    /// Every status accepted, in order (`in_progress`, then `success` or `failure`).
+    pub statuses: Vec<String>,
+}
+
 /// What was asked for: the plan (no secrets).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

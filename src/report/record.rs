@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 
 pub use super::facts::{
-    Approval, ApprovalLookup, ApprovalReview, CopySummary, DispatchRecord, Image, Layer,
-    NotificationRecord, PlatformImage, Request, TagOutcome, TimeBound, Workflow,
+    Approval, ApprovalLookup, ApprovalReview, CopySummary, DeploymentRecord, DispatchRecord, Image,
+    Layer, NotificationRecord, PlatformImage, Request, TagOutcome, TimeBound, Workflow,
 };
 pub use super::results::{
     CategoryName, Check, CheckOutcome, Condition, ConditionStatus, Decision, ErrorRecord, Gate,
@@ -155,6 +155,9 @@ pub struct Promotion {
     /// The production deploy triggered (`dispatch-event` / `dispatch-workflow`).
     #[serde(default)]
     pub dispatch: Option<DispatchRecord>,
+    /// The deployment of our own (`deployment: true`).
+    #[serde(default)]
+    pub deployment: Option<DeploymentRecord>,
     /// Warnings: checks that warned or were overridden, plus MEDIUM/LOW errors.
     pub warnings: usize,
     /// Every error, in order.
@@ -214,6 +217,7 @@ impl Promotion {
             environment_url: None,
             notifications: Vec::new(),
             dispatch: None,
+            deployment: None,
             warnings: 0,
             errors: Vec::new(),
             transitions: vec![Transition {

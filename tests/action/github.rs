@@ -373,3 +373,79 @@ fn the_deploy_is_dispatched_with_the_digest_and_a_5xx_is_sent_once() {
     assert_eq!(audit["dispatch"]["http_status"], 502);
     assert_no_secret(&run, "ghp_otherRepoToken0000");
 }
+
+/// `deployment: true`: a deployment of our own in another environment, created before the copy
+/// (in_progress) and finished with `success` and the environment URL.
+#[test]
+fn a_deployment_of_our_own_goes_in_progress_then_success() {
+    let r = registries();
+    let mut server = mockito::Server::new();
+    let repo = unique("action-deployment");
+    let dst = format!("{}/{repo}:1.0", r.production);
+    let src = format!("{}/app/small:1.0", r.staging);
+    let create = server
+        .mock("POST", "/api/v3/repos/acme/app/deployments")
+        .match_body(Matcher::PartialJson(serde_json::json!({
+            "ref": "0123456789abcdef0123456789abcdef01234567",
+            "environment": "production-images",
+            "auto_merge": false,
+            "required_contexts": [],
+            "payload": {"source": src, "destination": dst, "expected_digest": SMALL}
+        })))
+        .with_status(201)
+        .with_body(r#"{"id": 4711, "environment": "production-images"}"#)
+        .expect(1)
+        .create();
+    let in_progress = server
+        .mock("POST", "/api/v3/repos/acme/app/deployments/4711/statuses")
+        .match_body(Matcher::PartialJson(serde_json::json!({"state": "in_progress"})))
+        .with_status(201)
+        .expect(1)
+        .create();
+    let success = server
+        .mock("POST", "/api/v3/repos/acme/app/deployments/4711/statuses")
+        .match_body(Matcher::PartialJson(serde_json::json!({
+            "state": "success",
+            "environment_url": format!("https://{}/v2/{repo}/manifests/{SMALL}", r.production),
+            "log_url": "https://github.com/acme/app/actions/runs/4242/attempts/1"
+        })))
+        .with_status(201)
+        .expect(1)
+        .create();
+    let run = run_with_api(
+        &server,
+        &[
+            ("source", &src),
+            ("destination", &dst),
+            ("expected-digest", SMALL),
+            ("github-token", TOKEN),
+            ("deployment", "true"),
+            ("deployment-environment", "production-images"),
+        ],
+    );
+    assert_eq!(run.code(), Some(0), "{}", text(&run.out));
+    create.assert();
+    in_progress.assert();
+    success.assert();
+    assert_eq!(
+        run.audit()["deployment"],
+        serde_json::json!({"environment": "production-images", "id": 4711,
+            "statuses": ["in_progress", "success"]})
+    );
+    assert_no_secret(&run, TOKEN);
+
+    // The job's own environment is refused as the deployment's: an input error, nothing sent.
+    let bad = run_with_api(
+        &server,
+        &[
+            ("source", &src),
+            ("destination", &dst),
+            ("environment", "production"),
+            ("github-token", TOKEN),
+            ("deployment", "true"),
+            ("deployment-environment", "production"),
+        ],
+    );
+    assert_eq!(bad.code(), Some(2), "{}", text(&bad.out));
+    create.assert();
+}

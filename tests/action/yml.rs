@@ -50,6 +50,8 @@ fn action_yml_matches_the_cli() {
         "dispatch-ref",
         "dispatch-repository",
         "dispatch-token",
+        "deployment",
+        "deployment-environment",
         "notify-webhook",
         "notify-on",
         "notify-format",
@@ -189,7 +191,7 @@ fn every_input_reaches_its_flag() {
             "expected-digest" => {
                 "sha256:8d5f14e4878aea65da3611b8ae2f24a3366990c2c468abee5b2c31f4c7aee992"
             }
-            "force" | "deep" | "dry-run" | "require-approval" => "true",
+            "force" | "deep" | "dry-run" | "require-approval" | "deployment" => "true",
             "summary" => "false",
             "max-size" => "2GiB",
             "max-layer-size" => "1GiB",
