@@ -398,7 +398,9 @@ fn a_deployment_of_our_own_goes_in_progress_then_success() {
         .create();
     let in_progress = server
         .mock("POST", "/api/v3/repos/acme/app/deployments/4711/statuses")
-        .match_body(Matcher::PartialJson(serde_json::json!({"state": "in_progress"})))
+        .match_body(Matcher::PartialJson(
+            serde_json::json!({"state": "in_progress"}),
+        ))
         .with_status(201)
         .expect(1)
         .create();
