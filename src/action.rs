@@ -199,7 +199,7 @@ pub fn output_block(name: &str, value: &str) -> String {
 }
 
 /// The step outputs of a promotion: `digest`, `source-digest`, `promoted`, `status`,
-/// `audit-file`, `warnings`.
+/// `audit-file`, `warnings`, `environment-url`.
 #[must_use]
 pub fn outputs(record: &Promotion, audit_file: Option<&str>) -> String {
     let image = record.image.as_ref();
@@ -214,6 +214,10 @@ pub fn outputs(record: &Promotion, audit_file: Option<&str>) -> String {
         ("status", record.status.as_str().to_owned()),
         ("audit-file", audit_file.unwrap_or_default().to_owned()),
         ("warnings", record.warnings.to_string()),
+        (
+            "environment-url",
+            record.environment_url.clone().unwrap_or_default(),
+        ),
     ]
     .iter()
     .map(|(n, v)| output_block(n, v))

@@ -14,8 +14,8 @@ use std::time::Duration;
 use clap::Args;
 
 pub use groups::{
-    CheckOptions, DestinationArgs, GateArgs, OutputArgs, ReportArgs, SourceArgs, TagArgs,
-    TransferArgs,
+    CheckOptions, DestinationArgs, GateArgs, GitHubArgs, NotifyArgs, OutputArgs, ReportArgs,
+    SourceArgs, TagArgs, TransferArgs,
 };
 pub use subcommands::{CheckArgs, Cli, Command, CopyArgs, PromoteArgs};
 
@@ -213,22 +213,11 @@ impl RegistryArgs {
     /// Input errors for bad credentials flags or CA certificates.
     pub fn clients(&self) -> Result<(Arc<RegistryClient>, Arc<RegistryClient>)> {
         let (c, t) = (&self.credentials, &self.transport);
-        let ca_certs = t
-            .ca_cert
-            .iter()
-            .map(|c| read_ca_cert(c))
-            .collect::<Result<Vec<_>>>()?;
         let transport = Arc::new(Connection::native(TransportOptions {
-            ca_certs,
             insecure_registries: t.insecure_registries(),
-            read_timeout: t.read_timeout,
-            ..TransportOptions::default()
+            ..self.transport_options()?
         })?);
-        let retry = RetryPolicy {
-            attempts: t.retry_attempts,
-            base_delay: t.retry_base_delay,
-            max_delay: t.retry_max_delay,
-        };
+        let retry = self.retry_policy();
         let docker_dir = if c.no_docker_config {
             None
         } else {
@@ -265,6 +254,39 @@ impl RegistryArgs {
             "destination",
         );
         Ok((Arc::new(source), Arc::new(destination)))
+    }
+
+    /// The connection and retry policy for the GitHub API: the CA certificates, timeouts and
+    /// retry budget of these flags; no host is insecure there.
+    ///
+    /// # Errors
+    /// Input errors for unusable CA certificates.
+    pub fn api_connection(&self) -> Result<(Arc<Connection>, RetryPolicy)> {
+        let connection = Arc::new(Connection::native(self.transport_options()?)?);
+        Ok((connection, self.retry_policy()))
+    }
+
+    fn transport_options(&self) -> Result<TransportOptions> {
+        let t = &self.transport;
+        let ca_certs = t
+            .ca_cert
+            .iter()
+            .map(|c| read_ca_cert(c))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TransportOptions {
+            ca_certs,
+            read_timeout: t.read_timeout,
+            ..TransportOptions::default()
+        })
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        let t = &self.transport;
+        RetryPolicy {
+            attempts: t.retry_attempts,
+            base_delay: t.retry_base_delay,
+            max_delay: t.retry_max_delay,
+        }
     }
 
     /// Secret values given on the command line or in the environment (for masking).

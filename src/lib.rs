@@ -11,9 +11,11 @@ pub mod copy;
 pub mod digest;
 pub mod error;
 pub mod gate;
+pub mod github;
 pub mod media;
 #[cfg(not(target_family = "wasm"))]
 pub mod native;
+pub mod notify;
 pub mod policy;
 pub mod promote;
 pub mod reference;

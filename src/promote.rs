@@ -58,6 +58,9 @@ pub struct Plan {
     pub progress: bool,
     /// `GITHUB_SHA`, for the revision label check.
     pub github_sha: Option<String>,
+    /// With `require-approval`: the approval GitHub shows (`Ok`, what it shows) or the refusal,
+    /// decided from GitHub's record before the pipeline; the first condition.
+    pub required_approval: Option<Result<String>>,
 }
 
 /// Told about every state entered (the Action opens `::group::`s with it).
@@ -259,6 +262,12 @@ async fn validate_conditions(
                 }
             }
         };
+    }
+
+    if let Some(verdict) = &plan.required_approval {
+        let t = Instant::now();
+        let shown = check!("approval", t, verdict.clone());
+        condition(rec, "approval", ConditionStatus::Passed, shown, t);
     }
 
     let t = Instant::now();

@@ -66,6 +66,7 @@ if ! $DOCKER info >/dev/null 2>&1; then
     $DOCKER info >/dev/null 2>&1 || { tail -20 "$D/dockerd.log" >&2; exit 1; }
 fi
 stop_dockerd() {
+    if [[ -n "${GH_PID:-}" ]]; then kill "$GH_PID" 2>/dev/null || true; fi
     if ((started_dockerd)) && [[ -z "${KEEP_DOCKERD:-}" && -f "$D/dockerd.pid" ]]; then
         kill "$(cat "$D/dockerd.pid")" 2>/dev/null || true
     fi
@@ -96,6 +97,9 @@ SECURE_USER=${REG_SECURE_USER:-harness}
 SECURE_PASSWORD=${REG_SECURE_PASSWORD:-harness-pass}
 RUN_ID="c$$-$(date +%s)"
 
+# Extra `-e` arguments for the next runs (the runner's other variables).
+EXTRA_ENV=()
+
 # run_action NAME INPUT=VALUE...: runs the image as the runner does; sets EXIT, WS, FC.
 run_action() {
     local name="$1"; shift
@@ -116,6 +120,7 @@ run_action() {
         || sed -n '/^inputs:/,/^outputs:/s/^  \([a-z-]*\):$/\1/p' "$ROOT/action.yml")
     local input
     for input in $declared; do envs+=(-e "INPUT_${input^^}="); done
+    envs+=("${EXTRA_ENV[@]}")
     local kv key
     for kv in "$@"; do
         key="${kv%%=*}"
@@ -192,6 +197,64 @@ check "secure: mask first" test "$(head -c 12 "$WORK/runs/secure/stdout")" = "::
 leaks=$(cat "$WORK/runs/secure/stdout" "$WORK/runs/secure/stderr" "$FC/set_output" "$FC/step_summary" \
     "$WS"/image-promote-audit/* | grep -v '^::add-mask::' | grep -c -F "$SECURE_PASSWORD" || true)
 check "secure: the password appears nowhere else" test "$leaks" = 0
+
+# 4. Approvals and the environment URL, with a fake GitHub API on loopback (GHES-shaped base).
+GH_TOKEN_FAKE=ghs_containerFakeToken0123456789
+GH_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 - "$GH_PORT" "$GH_TOKEN_FAKE" <<'PY' &
+import http.server, json, sys
+port, token = int(sys.argv[1]), sys.argv[2]
+env = {"id": 161088068, "name": "production", "url": "https://api.github.com/repos/acme/app/environments/production",
+       "created_at": "2020-11-23T22:00:40Z", "updated_at": "2020-11-23T22:00:40Z"}
+routes = {
+    "/api/v3/repos/acme/app/actions/runs/99/approvals": [
+        {"state": "approved", "comment": "ship it", "environments": [env],
+         "user": {"login": "alice", "id": 1, "type": "User", "site_admin": False}}],
+    "/api/v3/repos/acme/app/actions/runs/99/attempts/1/jobs?per_page=100": {"total_count": 1, "jobs": [
+        {"id": 7, "status": "in_progress", "started_at": "2026-12-01T20:15:00Z", "runner_name": "runner-9"}]},
+}
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.headers.get("Authorization") != "Bearer " + token:
+            code, body = 401, {"message": "Bad credentials"}
+        elif self.path in routes:
+            code, body = 200, routes[self.path]
+        else:
+            code, body = 404, {"message": "Not Found"}
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+PY
+GH_PID=$!
+for _ in $(seq 1 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $GH_PORT), 1)" 2>/dev/null && break; sleep 0.1; done
+EXTRA_ENV=(-e "GITHUB_API_URL=http://127.0.0.1:$GH_PORT/api/v3" -e RUNNER_NAME=runner-9 -e RUST_LOG=trace)
+DST="$PRODUCTION/container/$RUN_ID-approved:1.0"
+run_action approved source="$STAGING/app/small:1.0" destination="$DST" environment=production \
+    github-token="$GH_TOKEN_FAKE" require-approval=true
+check "approved: exit 0" test "$EXIT" = 0
+check "approved: environment-url output" test "$(output environment-url)" = "https://$PRODUCTION/v2/container/$RUN_ID-approved/manifests/$SMALL"
+check "approved: the summary's approval line" grep -qF '| **Approval** | approved by @alice: "ship it" (no later than 2026-12-01T20:15:00Z, the job'"'"'s start) |' "$FC/step_summary"
+check "approved: audit approvers" test "$(audit_field "['approval']['approvers']")" = "['alice']"
+check "approved: audit schema-valid" audit_valid
+leaks=$(cat "$WORK/runs/approved/stdout" "$WORK/runs/approved/stderr" "$FC/set_output" "$FC/step_summary" \
+    "$WS"/image-promote-audit/* | grep -v '^::add-mask::' | grep -c -F "$GH_TOKEN_FAKE" || true)
+check "approved: the token appears nowhere (RUST_LOG=trace)" test "$leaks" = 0
+# Another run's approvals are not shown: refused before anything is written.
+EXTRA_ENV+=(-e GITHUB_RUN_ID=100)
+DST="$PRODUCTION/container/$RUN_ID-unapproved:1.0"
+run_action unapproved source="$STAGING/app/small:1.0" destination="$DST" environment=production \
+    github-token="$GH_TOKEN_FAKE" require-approval=true
+check "unapproved: exit 3" test "$EXIT" = 3
+check "unapproved: nothing written" bash -c "! skopeo inspect --raw --tls-verify=false docker://$DST >/dev/null 2>&1"
+check "unapproved: the approval condition failed" test "$(audit_field "['conditions'][0]['status']")" = failed
+kill "$GH_PID" 2>/dev/null || true
+EXTRA_ENV=()
 
 # Size and start time.
 start_samples=()

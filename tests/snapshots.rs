@@ -197,6 +197,7 @@ fn record() -> Promotion {
         Approval {
             environment: Some("production".into()),
             approvers: vec![],
+            ..Approval::default()
         },
     );
     p.enter(State::ValidatingConditions, started);

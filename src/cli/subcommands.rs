@@ -10,14 +10,16 @@
 //! | [`GateArgs`] (--force, --force-reason) | | ✓ | ✓ |
 //! | [`OutputArgs`] (--json) | ✓ | ✓ | |
 //! | [`ReportArgs`] (--audit-dir, --summary, --environment) | | | ✓ |
+//! | [`GitHubArgs`] (--github-token, --require-approval, --environment-url) | | | ✓ |
+//! | [`NotifyArgs`] (--notify-webhook, --notify-on, --notify-format, --notify-secret) | | | ✓ |
 //! | [`RegistryArgs`] (credentials, TLS, retries) | ✓ | ✓ | ✓ |
 
 use clap::{Args, Parser, Subcommand};
 
 use super::RegistryArgs;
 use super::groups::{
-    CheckOptions, DestinationArgs, GateArgs, OutputArgs, ReportArgs, SourceArgs, TagArgs,
-    TransferArgs,
+    CheckOptions, DestinationArgs, GateArgs, GitHubArgs, NotifyArgs, OutputArgs, ReportArgs,
+    SourceArgs, TagArgs, TransferArgs,
 };
 
 /// Promote a tested container image from staging to production, byte for byte.
@@ -34,6 +36,10 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing would only add indirection"
+)]
 pub enum Command {
     /// Copy an image (single manifest or index) digest-preserving; tags are written last.
     Copy(CopyArgs),
@@ -114,6 +120,12 @@ pub struct PromoteArgs {
     /// The record.
     #[command(flatten)]
     pub report: ReportArgs,
+    /// GitHub: approvals, deployment URL.
+    #[command(flatten)]
+    pub github: GitHubArgs,
+    /// Notifications.
+    #[command(flatten)]
+    pub notify: NotifyArgs,
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::{Either, select};
 
+use super::{after, approval};
 use crate::action::{self, Groups, Runner};
 use crate::cli::PromoteArgs;
 use crate::error::{Error, ErrorKind, Result};
@@ -38,6 +39,18 @@ fn redactor(args: &PromoteArgs) -> Redactor {
         if let Some((user, password)) = pair.split_once(':') {
             redactor.add(password, Some(user));
         }
+    }
+    let n = &args.notify;
+    for secret in [
+        &args.github.github_token,
+        &args.github.dispatch_token,
+        &n.notify_webhook,
+        &n.notify_secret,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        redactor.add(secret, None);
     }
     redactor
 }
@@ -72,6 +85,11 @@ pub fn plan(args: &PromoteArgs, github_sha: Option<String>) -> Result<Plan> {
     let policy = args.checks.resolve_policy()?;
     let force_reason = args.gate.reason(&policy)?;
     let inputs = args.checks.inputs(github_sha)?;
+    // notify-on and notify-format are checked now, not after the promotion.
+    args.notify.webhook_for(None)?;
+    args.github.dispatch_target()?;
+    args.github
+        .deployment_environment(args.report.environment.as_deref())?;
     Ok(Plan {
         source,
         destination,
@@ -87,6 +105,7 @@ pub fn plan(args: &PromoteArgs, github_sha: Option<String>) -> Result<Plan> {
         progress: std::env::var_os("GITHUB_ACTIONS").is_none()
             && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         github_sha: inputs.github_sha,
+        required_approval: None,
     })
 }
 
@@ -105,33 +124,45 @@ pub async fn run(args: PromoteArgs) -> Result<(), Error> {
     let groups = Groups::new(&sink);
     let observer: &dyn Observer = if runner.is_some() { &groups } else { &Silent };
     let started = Instant::now();
-    let record = Promotion::new(
-        request(&args),
-        Workflow::from_env(&env),
-        Approval {
-            environment: args.report.environment.clone().filter(|e| !e.is_empty()),
-            approvers: Vec::new(),
+    // GitHub's approval record, read before anything else happens (a verdict for the conditions).
+    let gathered = match args.registry.api_connection() {
+        Ok(api) => approval::gather(&args, &env, api).await,
+        // The same flags fail the registry clients below, with this error.
+        Err(_) => approval::Gathered {
+            approval: Approval::default(),
+            warnings: Vec::new(),
+            verdict: None,
         },
-    );
+    };
+    let record = Promotion::new(request(&args), Workflow::from_env(&env), gathered.approval);
     let rec = Recorder::new(record, started, observer);
-    let result = execute(&args, env("GITHUB_SHA"), &rec).await;
-    finish(&args, rec, result, &sink, runner.as_ref(), &groups)
+    for warning in &gathered.warnings {
+        rec.error(warning);
+    }
+    let refused = matches!(gathered.verdict, Some(Err(_)));
+    if !args.transfer.dry_run && !refused && plan(&args, None).is_ok() {
+        after::start_deployment(&args, &rec).await;
+    }
+    let result = execute(&args, env("GITHUB_SHA"), gathered.verdict, &rec).await;
+    finish(&args, rec, result, &sink, runner.as_ref(), &groups).await
 }
 
 async fn execute(
     args: &PromoteArgs,
     github_sha: Option<String>,
+    approval: Option<Result<String>>,
     rec: &Recorder<'_>,
 ) -> Result<Status> {
     let prepared =
         plan(args, github_sha).and_then(|plan| args.registry.clients().map(|c| (plan, c)));
-    let (plan, (source, destination)) = match prepared {
+    let (mut plan, (source, destination)) = match prepared {
         Ok(p) => p,
         Err(e) => {
             rec.error(&e);
             return Err(e);
         }
     };
+    plan.required_approval = approval;
     run_interruptible(&plan, source, destination, rec).await
 }
 
@@ -173,7 +204,7 @@ fn status_of(result: &Result<Status>) -> Status {
     }
 }
 
-fn finish(
+async fn finish(
     args: &PromoteArgs,
     rec: Recorder<'_>,
     result: Result<Status>,
@@ -190,7 +221,15 @@ fn finish(
     });
     let mut record = rec.into_record();
     record.status = status;
+    if matches!(status, Status::Promoted | Status::NoOp) {
+        record.environment_url = environment_url(args, &record);
+    }
     record.count_warnings();
+    after::finish_deployment(args, &mut record).await;
+    if matches!(status, Status::Promoted | Status::NoOp) {
+        after::dispatch(args, &mut record).await;
+    }
+    after::notify(args, &mut record).await;
     record.finished_at = Some(timestamp(SystemTime::now()));
 
     let mut report_error = None;
@@ -234,6 +273,34 @@ fn finish(
         }
         (Ok(_), None) => Ok(()),
     }
+}
+
+/// The promoted digest's address: the `environment-url` template filled in (`{registry}`,
+/// `{repository}`, `{digest}`, `{tag}`), else the manifest's URL in the destination registry's
+/// API (`registry-1.docker.io` for Docker Hub).
+fn environment_url(args: &PromoteArgs, record: &Promotion) -> Option<String> {
+    let destination = args.destination.reference().ok()?;
+    let digest = record.image.as_ref()?.destination_digest.clone()?;
+    let Some(template) = args
+        .github
+        .environment_url
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+    else {
+        return Some(format!(
+            "https://{}/v2/{}/manifests/{digest}",
+            destination.api_host(),
+            destination.repository()
+        ));
+    };
+    let tag = record.request.tags.first().cloned().unwrap_or_default();
+    Some(
+        template
+            .replace("{registry}", destination.registry())
+            .replace("{repository}", destination.repository())
+            .replace("{digest}", &digest)
+            .replace("{tag}", &tag),
+    )
 }
 
 fn print_result(sink: &Sink, record: &Promotion, audit_path: Option<&std::path::Path>) {

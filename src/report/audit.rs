@@ -96,6 +96,7 @@ mod tests {
             Approval {
                 environment: Some("production".into()),
                 approvers: vec![],
+                ..Approval::default()
             },
         );
         p.enter(State::Completed, std::time::Instant::now());

@@ -83,14 +83,123 @@ impl Workflow {
     }
 }
 
-/// The approval context available to the job.
+/// The approval context: the job's environment and what GitHub's record of the run shows about
+/// its approvals (`GET …/actions/runs/{run_id}/approvals`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Approval {
     /// The job's `environment:` name, as the workflow passed it (`environment` input).
     pub environment: Option<String>,
-    /// Who approved the deployment (filled by a later version; empty now).
+    /// The logins that approved this environment (each once, in GitHub's order).
     pub approvers: Vec<String>,
+    /// Whether `require-approval` was set.
+    #[serde(default)]
+    pub required: bool,
+    /// Whether the record was read: `read`, `unavailable` (no token, no permission, API
+    /// unreachable: see the warnings), or `not-applicable` (not in a workflow run, or no
+    /// environment given).
+    #[serde(default)]
+    pub lookup: Option<ApprovalLookup>,
+    /// Every review of this environment in the run's history (GitHub's order; earlier attempts
+    /// included, the API does not say which).
+    #[serde(default)]
+    pub reviews: Vec<ApprovalReview>,
+    /// The latest time the approvals can have been given (the API has no approval timestamp).
+    #[serde(default)]
+    pub approved_no_later_than: Option<TimeBound>,
+}
+
+/// Whether the approvals record was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApprovalLookup {
+    /// Read from GitHub.
+    Read,
+    /// Not readable (see the warnings for the permission to add).
+    Unavailable,
+    /// Not in a workflow run, or no environment given.
+    NotApplicable,
+}
+
+/// One review of the environment.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalReview {
+    /// The reviewer's login.
+    pub reviewer: String,
+    /// `approved`, `rejected` (or what GitHub sent).
+    pub state: String,
+    /// The reviewer's comment (empty when none was given).
+    pub comment: String,
+    /// Every environment the review covered.
+    pub environments: Vec<String>,
+    /// The reviewer is the run's actor or triggering actor (or unknown): it does not count for
+    /// `require-approval`.
+    pub self_review: bool,
+}
+
+/// An upper bound in time, and what it is taken from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeBound {
+    /// RFC 3339 time.
+    pub at: String,
+    /// `job-start` (this job's `started_at`: the job started after its environment was approved)
+    /// or `read-time` (when the approvals list was read).
+    pub basis: String,
+}
+
+/// A notification sent (`notify-webhook`); never the URL.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationRecord {
+    /// `slack`, `teams` or `json`.
+    pub kind: String,
+    /// Whether the receiver accepted it (2xx).
+    pub sent: bool,
+    /// The receiver's HTTP status, when it answered.
+    pub http_status: Option<u16>,
+    /// Attempts made (only a rate-limit answer is retried).
+    pub attempts: u32,
+}
+
+/// The production deploy triggered after the promotion (`dispatch-event` / `dispatch-workflow`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchRecord {
+    /// `owner/repo` dispatched to.
+    pub repository: String,
+    /// The `repository_dispatch` event type.
+    pub event: Option<String>,
+    /// The `workflow_dispatch` workflow (file name or id).
+    pub workflow: Option<String>,
+    /// The ref the workflow was dispatched on.
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    /// Whether GitHub accepted it.
+    pub sent: bool,
+    /// GitHub's HTTP status when it refused or failed (a 5xx is never re-sent: it may have
+    /// been created).
+    pub http_status: Option<u16>,
+    /// The run it started, when known.
+    pub run_id: Option<u64>,
+    /// That run's page.
+    pub run_url: Option<String>,
+    /// How the run was found: `returned` (`return_run_details`) or `listed-after-dispatch` (the
+    /// newest `workflow_dispatch` run since the dispatch, where the API returns none).
+    pub run_found: Option<String>,
+}
+
+/// The deployment of our own (`deployment: true`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentRecord {
+    /// Its environment (`deployment-environment`).
+    pub environment: String,
+    /// The deployment's id, once created.
+    pub id: Option<u64>,
+    /// Every status accepted, in order (`in_progress`, then `success` or `failure`).
+    pub statuses: Vec<String>,
 }
 
 /// What was asked for: the plan (no secrets).

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 
 pub use super::facts::{
-    Approval, CopySummary, Image, Layer, PlatformImage, Request, TagOutcome, Workflow,
+    Approval, ApprovalLookup, ApprovalReview, CopySummary, DeploymentRecord, DispatchRecord, Image,
+    Layer, NotificationRecord, PlatformImage, Request, TagOutcome, TimeBound, Workflow,
 };
 pub use super::results::{
     CategoryName, Check, CheckOutcome, Condition, ConditionStatus, Decision, ErrorRecord, Gate,
@@ -145,6 +146,18 @@ pub struct Promotion {
     pub copy: Option<CopySummary>,
     /// Promoted references, `registry/repo:tag@digest`.
     pub promoted: Vec<String>,
+    /// The promoted digest's address (the `environment-url` output), when promoted or no-op.
+    #[serde(default)]
+    pub environment_url: Option<String>,
+    /// Notifications sent (`notify-webhook`): kind, outcome, attempts; never the URL.
+    #[serde(default)]
+    pub notifications: Vec<NotificationRecord>,
+    /// The production deploy triggered (`dispatch-event` / `dispatch-workflow`).
+    #[serde(default)]
+    pub dispatch: Option<DispatchRecord>,
+    /// The deployment of our own (`deployment: true`).
+    #[serde(default)]
+    pub deployment: Option<DeploymentRecord>,
     /// Warnings: checks that warned or were overridden, plus MEDIUM/LOW errors.
     pub warnings: usize,
     /// Every error, in order.
@@ -201,6 +214,10 @@ impl Promotion {
             overrides: Vec::new(),
             copy: None,
             promoted: Vec::new(),
+            environment_url: None,
+            notifications: Vec::new(),
+            dispatch: None,
+            deployment: None,
             warnings: 0,
             errors: Vec::new(),
             transitions: vec![Transition {

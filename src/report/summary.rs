@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::report::record::{
-    CheckOutcome, ConditionStatus, Promotion, SeverityName, State, Status,
+    ApprovalLookup, CheckOutcome, ConditionStatus, Promotion, SeverityName, State, Status,
 };
 
 /// Rows shown per table before "… and N more".
@@ -143,6 +143,37 @@ fn glance(out: &mut String, r: &Promotion) {
     if let Some(env) = &r.approval.environment {
         let _ = writeln!(out, "| **Environment** | {} |", code(env));
     }
+    if let Some(line) = approval_line(r) {
+        let _ = writeln!(out, "| **Approval** | {line} |");
+    }
+    if let Some(url) = &r.environment_url {
+        let _ = writeln!(out, "| **Environment URL** | {} |", cell(url));
+    }
+    if let Some(d) = &r.dispatch {
+        let what = match (&d.event, &d.workflow) {
+            (Some(e), _) => format!("repository_dispatch {}", code(e)),
+            (None, Some(w)) => format!("workflow_dispatch {}", code(w)),
+            (None, None) => String::new(),
+        };
+        let outcome = match (d.sent, &d.run_url) {
+            (true, Some(url)) => format!("started {}", cell(url)),
+            (true, None) => "sent".to_owned(),
+            (false, _) => "not sent (see the warnings)".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "| **Deploy** | {what} in {}: {outcome} |",
+            code(&d.repository)
+        );
+    }
+    for n in &r.notifications {
+        let outcome = if n.sent {
+            "sent"
+        } else {
+            "failed (see the warnings)"
+        };
+        let _ = writeln!(out, "| **Notified** | {}: {outcome} |", cell(&n.kind));
+    }
     let (pass, warn, fail) = r
         .checks
         .iter()
@@ -160,6 +191,49 @@ fn glance(out: &mut String, r: &Promotion) {
         let _ = writeln!(out, "| **Run** | {} |", cell(url));
     }
     let _ = writeln!(out, "| **Audit id** | {} |\n", code(&r.id));
+}
+
+/// `approved by @alice: "ship it"` for each review of the environment, with the time bound;
+/// `None` when the record was not looked up.
+fn approval_line(r: &Promotion) -> Option<String> {
+    let a = &r.approval;
+    let line = match a.lookup? {
+        ApprovalLookup::NotApplicable => return None,
+        ApprovalLookup::Unavailable => {
+            "not readable from GitHub (see the warnings: `actions: read`)".to_owned()
+        }
+        ApprovalLookup::Read if a.reviews.is_empty() => {
+            "GitHub shows no review of this environment".to_owned()
+        }
+        ApprovalLookup::Read => {
+            let reviews: Vec<String> = a
+                .reviews
+                .iter()
+                .take(10)
+                .map(|v| {
+                    let mut s = format!("{} by @{}", cell(&v.state), cell(&v.reviewer));
+                    if !v.comment.is_empty() {
+                        let _ = write!(s, ": \"{}\"", cell(&v.comment));
+                    }
+                    if v.self_review {
+                        s.push_str(" (the run's actor)");
+                    }
+                    s
+                })
+                .collect();
+            let mut line = reviews.join(" · ");
+            if let Some(bound) = &a.approved_no_later_than {
+                let basis = if bound.basis == "job-start" {
+                    "the job's start"
+                } else {
+                    "when it was read"
+                };
+                let _ = write!(line, " (no later than {}, {basis})", cell(&bound.at));
+            }
+            line
+        }
+    };
+    Some(line)
 }
 
 fn short(digest: &str) -> String {

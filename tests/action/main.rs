@@ -10,6 +10,8 @@
 mod support;
 
 mod faults;
+mod github;
+mod notify;
 mod runner;
 mod yml;
 
@@ -35,7 +37,8 @@ fn clean_promotion_sets_outputs_summary_and_a_valid_audit() {
     assert_eq!(run.output("status"), "promoted");
     assert_eq!(run.output("digest"), SMALL);
     assert_eq!(run.output("source-digest"), SMALL);
-    assert_eq!(run.output("warnings"), "0");
+    // No github-token here: the approval record cannot be read, a warning.
+    assert_eq!(run.output("warnings"), "1");
     let promoted: Vec<&str> = run.output("promoted").lines().collect();
     assert_eq!(
         promoted,
@@ -95,7 +98,10 @@ fn clean_promotion_sets_outputs_summary_and_a_valid_audit() {
     assert!(audit["checks"].as_array().unwrap().len() >= 5);
     assert!(audit["timings"]["copy_ms"].is_u64());
     assert!(audit["image"]["platforms"][0]["layers"][0]["size"].is_u64());
-    assert!(run.errors_log().is_empty(), "{}", run.errors_log());
+    let log = run.errors_log();
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(log.contains("no github-token was given"), "{log}");
+    assert_eq!(audit["approval"]["lookup"], "unavailable");
 
     assert!(
         run.summary.starts_with("## ✅ image-promote: promoted"),
