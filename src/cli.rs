@@ -218,7 +218,7 @@ impl RegistryArgs {
             .iter()
             .map(|c| read_ca_cert(c))
             .collect::<Result<Vec<_>>>()?;
-        let transport = Arc::new(Connection::native(TransportOptions {
+        let transport = Arc::new(Connection::for_this_build(TransportOptions {
             ca_certs,
             insecure_registries: t.insecure_registries(),
             read_timeout: t.read_timeout,

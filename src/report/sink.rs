@@ -214,6 +214,19 @@ impl Sink {
         Self::new(Box::new(FsBackend), redactor)
     }
 
+    /// This process's sink: the file system, or — when a host named a journal in
+    /// [`super::journal::JOURNAL_ENV`] (the Node action) — records the host replays.
+    #[must_use]
+    pub fn for_this_process(redactor: Redactor) -> Self {
+        match std::env::var_os(super::journal::JOURNAL_ENV) {
+            Some(journal) if !journal.is_empty() => Self::new(
+                Box::new(super::journal::JournalBackend::new(journal.into())),
+                redactor,
+            ),
+            _ => Self::fs(redactor),
+        }
+    }
+
     /// The redactor.
     #[must_use]
     pub fn redactor(&self) -> &Redactor {
