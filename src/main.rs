@@ -94,11 +94,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(args);
     init_tracing(cli.verbose);
     let result = run(cli);
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    let code = match result {
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(e.exit_code())
+            e.exit_code()
         }
+    };
+    // Under the Node action a WASI exit says only "failed": the journal carries the real code.
+    if let Some(journal) = image_promote::report::journal::JournalBackend::from_env()
+        && let Err(e) = journal.exit(code)
+    {
+        eprintln!("error: cannot record the exit code: {e}");
     }
+    ExitCode::from(code)
 }

@@ -27,12 +27,31 @@ impl JournalBackend {
         Self { journal }
     }
 
+    /// The journal a host named in [`JOURNAL_ENV`], if any.
+    #[must_use]
+    pub fn from_env() -> Option<Self> {
+        std::env::var_os(JOURNAL_ENV)
+            .filter(|j| !j.is_empty())
+            .map(|j| Self::new(j.into()))
+    }
+
+    /// Records the process's exit code last: a WASI exit carries only success or failure.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn exit(&self, code: u8) -> std::io::Result<()> {
+        self.write_line(&serde_json::json!({ "op": "exit", "code": code }))
+    }
+
     fn record(&self, op: &str, path: &Path, contents: &[u8]) -> std::io::Result<()> {
-        let line = serde_json::json!({
+        self.write_line(&serde_json::json!({
             "op": op,
             "path": path.to_string_lossy(),
             "data": base64::engine::general_purpose::STANDARD.encode(contents),
-        });
+        }))
+    }
+
+    fn write_line(&self, line: &serde_json::Value) -> std::io::Result<()> {
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -78,5 +97,8 @@ mod tests {
         assert_eq!(records[1]["op"], "append");
         assert_eq!(records[1]["path"], target.to_string_lossy().as_ref());
         assert_eq!(records[1]["data"], "Yj0yCg==");
+        backend.exit(3).unwrap();
+        let last = std::fs::read_to_string(&journal).unwrap();
+        assert_eq!(last.lines().last(), Some(r#"{"code":3,"op":"exit"}"#));
     }
 }

@@ -218,12 +218,9 @@ impl Sink {
     /// [`super::journal::JOURNAL_ENV`] (the Node action) — records the host replays.
     #[must_use]
     pub fn for_this_process(redactor: Redactor) -> Self {
-        match std::env::var_os(super::journal::JOURNAL_ENV) {
-            Some(journal) if !journal.is_empty() => Self::new(
-                Box::new(super::journal::JournalBackend::new(journal.into())),
-                redactor,
-            ),
-            _ => Self::fs(redactor),
+        match super::journal::JournalBackend::from_env() {
+            Some(journal) => Self::new(Box::new(journal), redactor),
+            None => Self::fs(redactor),
         }
     }
 

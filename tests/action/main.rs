@@ -10,6 +10,7 @@
 mod support;
 
 mod faults;
+mod node;
 mod runner;
 mod yml;
 
