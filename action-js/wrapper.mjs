@@ -6,17 +6,22 @@
 //   GITHUB_STEP_SUMMARY, the audit, the errors log) as a record to a journal
 //   (src/report/journal.rs), and this file replays the records onto the real files, in order,
 //   when the process exits — also when the component exits through WASI's exit;
+// - trusts the `ca-cert` input through NODE_EXTRA_CA_CERTS (TLS is Node's);
 // - maps the result to the exit code: the journal's last record carries the code (a WASI exit
 //   says only success or failure); a trap or a missing record is an internal error (exit 1).
 // Bundled by esbuild into dist/index.mjs (scripts/build-dist.sh).
 import { mkdtempSync, readFileSync, writeFileSync, appendFileSync, renameSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { tmpdir } from "node:os";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import process from "node:process";
 import { _setArgs, _setEnv, _setCwd } from "@bytecodealliance/preview2-shim/cli";
 import { _setPreopens } from "@bytecodealliance/preview2-shim/filesystem";
 
 const INTERNAL = 1;
+// Set by the wrapper for the component: the `ca-cert` input is in Node's trust store already.
+const HOST_TRUSTS_CA = "IMAGE_PROMOTE_HOST_TRUSTS_CA";
 const tempRoot = process.env.RUNNER_TEMP || tmpdir();
 const journalDir = mkdtempSync(join(tempRoot, "image-promote-"));
 const journal = join(journalDir, "sink.jsonl");
@@ -53,6 +58,23 @@ function replay() {
     } else throw new Error(`unknown sink record ${record.op}`);
   }
   return code;
+}
+
+// Node reads extra CA certificates only at start (and the shim's HTTP runs in a worker thread):
+// for a `ca-cert` input, the wrapper starts itself again with NODE_EXTRA_CA_CERTS naming them
+// (with any the step already set), and the component is told that the host trusts them.
+const ca = process.env["INPUT_CA-CERT"]?.trim();
+if (ca && !process.env[HOST_TRUSTS_CA]) {
+  const pem = [ca.startsWith("-----BEGIN") ? ca : readFileSync(resolve(process.cwd(), ca), "utf8")];
+  if (process.env.NODE_EXTRA_CA_CERTS) pem.unshift(readFileSync(process.env.NODE_EXTRA_CA_CERTS, "utf8"));
+  const bundle = join(journalDir, "ca.pem");
+  writeFileSync(bundle, pem.join("\n"));
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: "inherit",
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: bundle, [HOST_TRUSTS_CA]: "1" },
+  });
+  rmSync(journalDir, { recursive: true, force: true });
+  process.exit(child.status ?? INTERNAL);
 }
 
 let finished = false;

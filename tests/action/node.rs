@@ -188,3 +188,26 @@ fn node_action_refuses_with_exit_3_and_status_refused() {
         assert!(run.errors_log().lines().count() >= 1, "{label}");
     }
 }
+
+#[test]
+fn node_action_trusts_the_ca_cert_input_and_never_leaks_credentials() {
+    let r = registries();
+    let src = format!("{}/app/small:1.0", r.staging);
+    let ca = r.secure_cacert.display().to_string();
+    for (label, node) in nodes() {
+        let dst = format!("{}/{}:1.0", r.secure, unique(&format!("node-tls-{label}")));
+        let (run, _) = run_node(
+            &node,
+            &[
+                ("source", &src),
+                ("destination", &dst),
+                ("destination-username", &r.secure_user),
+                ("destination-password", &r.secure_password),
+                ("ca-cert", &ca),
+            ],
+        );
+        assert_eq!(run.code(), Some(0), "{label}: {}", text(&run.out));
+        assert_eq!(run.output("digest"), SMALL, "{label}");
+        crate::runner::assert_no_secret(&run, &r.secure_password);
+    }
+}

@@ -1,7 +1,9 @@
 //! The wasm32-wasip2 [`Transport`]: `wasi:http` through `wstd`, the only file that touches wstd's
 //! HTTP client. The WASI host (Node's preview2 shim in the Action) follows no redirects, so the
-//! connection wraps it in [`Redirecting`]; TLS is the host's (Node's trust store, plus
-//! `NODE_EXTRA_CA_CERTS`), so `--ca-cert` and unverified TLS are refused here with a hint.
+//! connection wraps it in [`Redirecting`]. TLS is the host's: `--ca-cert` works only when the host
+//! trusts the certificates already (the Node action's wrapper restarts Node with
+//! `NODE_EXTRA_CA_CERTS`, [`HOST_TRUSTS_CA_ENV`]); unverified TLS is not possible (an
+//! `insecure-registries` host falls back to plain HTTP).
 
 use std::sync::Arc;
 
@@ -18,6 +20,10 @@ use crate::error::{Error, Result};
 use crate::registry::scheme::Connection;
 use crate::runtime::AssertSend;
 
+/// Set by the Node action's wrapper when it put the `ca-cert` input into Node's trust store
+/// (`NODE_EXTRA_CA_CERTS`): the certificates are then trusted by the host, not by this transport.
+pub const HOST_TRUSTS_CA_ENV: &str = "IMAGE_PROMOTE_HOST_TRUSTS_CA";
+
 /// wasi:http, through wstd.
 pub struct WasiTransport {
     options: TransportOptions,
@@ -29,7 +35,7 @@ impl Connection {
     /// # Errors
     /// An input error when `options` asks for what the WASI host decides (extra CA certificates).
     pub fn wasi(options: TransportOptions) -> Result<Self> {
-        if !options.ca_certs.is_empty() {
+        if !options.ca_certs.is_empty() && std::env::var_os(HOST_TRUSTS_CA_ENV).is_none() {
             return Err(Error::input(
                 "ca-cert: the Node action trusts what Node trusts; it cannot add CA certificates itself",
             )
