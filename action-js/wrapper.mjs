@@ -63,10 +63,20 @@ function replay() {
 // Node reads extra CA certificates only at start (and the shim's HTTP runs in a worker thread):
 // for a `ca-cert` input, the wrapper starts itself again with NODE_EXTRA_CA_CERTS naming them
 // (with any the step already set), and the component is told that the host trusts them.
+// A file that cannot be read is left to the component, whose input error names it (exit 2).
+const readable = (path) => {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+};
 const ca = process.env["INPUT_CA-CERT"]?.trim();
-if (ca && !process.env[HOST_TRUSTS_CA]) {
-  const pem = [ca.startsWith("-----BEGIN") ? ca : readFileSync(resolve(process.cwd(), ca), "utf8")];
-  if (process.env.NODE_EXTRA_CA_CERTS) pem.unshift(readFileSync(process.env.NODE_EXTRA_CA_CERTS, "utf8"));
+const caPem = !ca ? undefined : ca.startsWith("-----BEGIN") ? ca : readable(resolve(process.cwd(), ca));
+if (caPem && !process.env[HOST_TRUSTS_CA]) {
+  const pem = [caPem];
+  const extra = process.env.NODE_EXTRA_CA_CERTS && readable(process.env.NODE_EXTRA_CA_CERTS);
+  if (extra) pem.unshift(extra);
   const bundle = join(journalDir, "ca.pem");
   writeFileSync(bundle, pem.join("\n"));
   const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {

@@ -211,3 +211,48 @@ fn node_action_trusts_the_ca_cert_input_and_never_leaks_credentials() {
         crate::runner::assert_no_secret(&run, &r.secure_password);
     }
 }
+
+/// What the Node action cannot do yet is refused clearly: an unreadable `ca-cert` is the input
+/// error the binary gives (exit 2), and a credential helper (no subprocesses under WASI) is a
+/// DOCKER error naming the way out (exit 5).
+#[test]
+fn node_action_refuses_what_it_cannot_do_with_the_binarys_exit_codes() {
+    let r = registries();
+    let src = format!("{}/app/small:1.0", r.staging);
+    let dst = format!("{}/{}:1.0", r.production, unique("node-limits"));
+    let docker = tempfile::tempdir().unwrap();
+    std::fs::write(
+        docker.path().join("config.json"),
+        format!(r#"{{"credHelpers":{{"{}":"ecr-login"}}}}"#, r.production),
+    )
+    .unwrap();
+    for (label, node) in nodes() {
+        let (run, _) = run_node(
+            &node,
+            &[
+                ("source", &src),
+                ("destination", &dst),
+                ("ca-cert", "missing.pem"),
+            ],
+        );
+        assert_eq!(run.code(), Some(2), "{label}: {}", text(&run.out));
+        assert_eq!(run.output("status"), "failed", "{label}");
+
+        let mut cmd = Command::new(&node);
+        cmd.arg(project_root().join("dist/index.mjs"))
+            .env_remove("RUST_LOG")
+            .env("DOCKER_CONFIG", docker.path());
+        let (mut cmd, step) = step_command(cmd, &[("source", &src), ("destination", &dst)]);
+        let run = step.finish(cmd.output().unwrap());
+        assert_eq!(run.code(), Some(5), "{label}: {}", text(&run.out));
+        assert_eq!(run.output("status"), "failed", "{label}");
+        let audit = run.audit();
+        assert_eq!(
+            audit["errors"][0]["category"], "DOCKER",
+            "{label}: {audit:#}"
+        );
+        let message = audit["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("credential helpers"), "{label}: {message}");
+        assert_eq!(skopeo_digest(&dst, &plain()), None, "{label}");
+    }
+}
