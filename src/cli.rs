@@ -139,7 +139,7 @@ pub struct TransportArgs {
     /// One insecure registry (host[:port]); repeatable.
     #[arg(long, value_name = "HOST[:PORT]", help_heading = "TLS")]
     pub insecure_registry: Vec<String>,
-    /// Attempts per request in all, the first included.
+    /// Attempts in all per request (and per blob transfer), the first included; no request is sent more often.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100), help_heading = "Retries")]
     pub retry_attempts: u32,
     /// Longest wait between attempts; a longer Retry-After fails at once (e.g. 30s, 2m).

@@ -1,6 +1,6 @@
 //! image-promote: promote a tested container image from a staging registry to a production
 //! registry, byte for byte, and refuse to promote what should not ship. This library is shared by
-//! the binary, the integration tests and the fuzz targets; `../DESIGN.md` describes the pipeline.
+//! the binary, the integration tests and the fuzz targets; `docs/architecture.md` describes the pipeline.
 #![deny(missing_docs)]
 
 pub mod action;

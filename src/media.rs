@@ -1,5 +1,5 @@
 //! Media types and read-only views of manifests, indexes and image configs. The raw bytes are the
-//! truth (DESIGN.md, invariant 1): a [`Manifest`] keeps the bytes fetched, their digest and media
+//! truth (docs/architecture.md, invariant 1): a [`Manifest`] keeps the bytes fetched, their digest and media
 //! type; the parsed form beside them is a view used to walk the graph, never re-serialized.
 
 use std::collections::BTreeMap;

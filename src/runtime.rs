@@ -1,4 +1,4 @@
-//! The one runtime seam (docs/architecture.md, Distribution): spawning a task, sleeping, and a
+//! The one runtime seam (docs/architecture.md, Seams): spawning a task, sleeping, and a
 //! semaphore, plus the runtime-agnostic interruption flag. Natively this is tokio's multi-thread
 //! runtime, so blob copies hash on every core; on wasm32-wasip2 it is wstd's single-threaded
 //! executor (tasks interleave on one thread; the semaphore is tokio's, which needs no runtime).

@@ -85,3 +85,37 @@ fn nothing_names_a_directory_outside_the_repository() {
     offenders.sort();
     assert!(offenders.is_empty(), "files naming {needle}: {offenders:?}");
 }
+
+/// docs/architecture.md's module map names every source file (regenerate it with
+/// `scripts/module-map.sh` when files move), and no file it names is gone.
+#[test]
+fn architecture_module_map_is_complete() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
+    let mut files = Vec::new();
+    let mut stack = vec![root.join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let rel = path.strip_prefix(root.join("src")).unwrap();
+                files.push(rel.display().to_string());
+            }
+        }
+    }
+    let missing: Vec<_> = files
+        .iter()
+        .filter(|f| !doc.contains(&format!("| `{f}` |")))
+        .collect();
+    assert!(missing.is_empty(), "not in the module map: {missing:?}");
+    let listed = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .filter(|f| f.ends_with(".rs"))
+        .filter(|f| !files.iter().any(|x| x == f))
+        .collect::<Vec<_>>();
+    assert!(listed.is_empty(), "in the module map but gone: {listed:?}");
+}

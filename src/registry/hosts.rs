@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::lock::Mutex as AsyncMutex;
 
 use super::RegistryClient;
-use super::auth::{self, Challenge, Token};
+use super::challenge::{self, Challenge, Token};
 use super::credentials::Credential;
 use super::transport::ResponseExt as _;
 use crate::error::Result;
@@ -43,7 +43,7 @@ impl RegistryClient {
             .filter(|r| r.status() == 401)
             .and_then(|r| r.header("www-authenticate"))
         {
-            Some(h) => auth::parse_challenge(h)?,
+            Some(h) => challenge::parse_challenge(h)?,
             None => Challenge::None,
         };
         let h = Arc::new(Host {

@@ -4,6 +4,7 @@
 //! credentials; authentication, retries and scheme decisions happen below every call.
 
 pub mod auth;
+pub mod challenge;
 pub mod credentials;
 mod hosts;
 mod manifest;

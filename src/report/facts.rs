@@ -117,7 +117,7 @@ pub struct Request {
     pub dry_run: bool,
     /// Blobs in flight at once.
     pub concurrency: u32,
-    /// Attempts per request, the first included.
+    /// Attempts in all per request (and per blob transfer), the first included.
     pub retry_attempts: u32,
     /// Longest wait between attempts (humantime).
     pub retry_max_delay: String,

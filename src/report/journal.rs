@@ -9,10 +9,20 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
-use super::sink::{Backend, FsBackend};
+use super::sink::{Backend, FsBackend, Redactor, Sink};
 
 /// The variable naming the journal file; set by the Node action's wrapper.
 pub const JOURNAL_ENV: &str = "IMAGE_PROMOTE_SINK_JOURNAL";
+
+/// This process's sink: the file system, or — when a host named a journal in [`JOURNAL_ENV`]
+/// (the Node action) — records the host replays.
+#[must_use]
+pub fn sink_for_this_process(redactor: Redactor) -> Sink {
+    match JournalBackend::from_env() {
+        Some(journal) => Sink::new(Box::new(journal), redactor),
+        None => Sink::fs(redactor),
+    }
+}
 
 /// Appends every file write to a journal instead of doing it.
 #[derive(Debug)]

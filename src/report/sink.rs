@@ -1,4 +1,4 @@
-//! The one place reports leave the process (docs/architecture.md, Distribution): files (audit, errors log,
+//! The one place reports leave the process (docs/architecture.md, Seams): files (audit, errors log,
 //! `$GITHUB_OUTPUT`, `$GITHUB_STEP_SUMMARY`) and log lines on stdout all go through [`Sink`],
 //! which redacts every registered secret first (invariant 7). A [`Backend`] does the raw I/O, so
 //! a JS wrapper (or a test) can take it over.
@@ -212,16 +212,6 @@ impl Sink {
     #[must_use]
     pub fn fs(redactor: Redactor) -> Self {
         Self::new(Box::new(FsBackend), redactor)
-    }
-
-    /// This process's sink: the file system, or — when a host named a journal in
-    /// [`super::journal::JOURNAL_ENV`] (the Node action) — records the host replays.
-    #[must_use]
-    pub fn for_this_process(redactor: Redactor) -> Self {
-        match super::journal::JournalBackend::from_env() {
-            Some(journal) => Self::new(Box::new(journal), redactor),
-            None => Self::fs(redactor),
-        }
     }
 
     /// The redactor.

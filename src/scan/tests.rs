@@ -1,3 +1,6 @@
+//! Unit tests of the scan parsers on the real reports in `tests/data/scan-reports/` (counts from
+//! its README) and on hand-written edge cases.
+
 use super::*;
 
 /// Directory of the real reports (see its README.md for the figures).

@@ -66,19 +66,6 @@ pub type Response = http::Response<BodyStream>;
 #[derive(Debug, Clone)]
 pub struct FinalUrl(pub String);
 
-impl crate::registry::scheme::Connection {
-    /// The connection of this build: reqwest natively, wasi:http on wasm32-wasip2.
-    ///
-    /// # Errors
-    /// Input errors for options the transport cannot honour (unusable CA certificates).
-    pub fn for_this_build(options: TransportOptions) -> Result<Self> {
-        #[cfg(not(target_family = "wasm"))]
-        return Self::native(options);
-        #[cfg(target_family = "wasm")]
-        return Self::wasi(options);
-    }
-}
-
 /// Sends HTTP requests. One request, one response: no retries, no authentication, no scheme
 /// decisions (those live above, shared by every implementation). HTTP error statuses are
 /// responses, not errors.

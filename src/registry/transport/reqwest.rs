@@ -4,8 +4,6 @@
 //! host), applies the timeouts, and classifies reqwest's failures into [`TransportError`]s whose
 //! messages carry redacted URLs only.
 
-use std::sync::Arc;
-
 use futures_util::TryStreamExt as _;
 
 use super::{
@@ -13,7 +11,6 @@ use super::{
     redact_url,
 };
 use crate::error::{Error, Result};
-use crate::registry::scheme::Connection;
 
 /// reqwest, natively.
 pub struct ReqwestTransport {
@@ -76,17 +73,6 @@ impl ReqwestTransport {
             .extension(FinalUrl(final_url))
             .body(body)
             .map_err(|e| TransportError::Setup(format!("{shown}: cannot read the response: {e}")))
-    }
-}
-
-impl Connection {
-    /// The native connection: reqwest with `options`.
-    ///
-    /// # Errors
-    /// Input errors for unusable CA certificates.
-    pub fn native(options: TransportOptions) -> Result<Self> {
-        let transport = ReqwestTransport::new(&options)?;
-        Ok(Self::new(Arc::new(transport), options.insecure_registries))
     }
 }
 

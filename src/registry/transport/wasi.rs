@@ -1,23 +1,19 @@
 //! The wasm32-wasip2 [`Transport`]: `wasi:http` through `wstd`, the only file that touches wstd's
 //! HTTP client. The WASI host (Node's preview2 shim in the Action) follows no redirects, so the
-//! connection wraps it in [`Redirecting`]. TLS is the host's: `--ca-cert` works only when the host
+//! connection wraps it in [`super::redirect::Redirecting`]. TLS is the host's: `--ca-cert` works only when the host
 //! trusts the certificates already (the Node action's wrapper restarts Node with
 //! `NODE_EXTRA_CA_CERTS`, [`HOST_TRUSTS_CA_ENV`]); unverified TLS is not possible (an
 //! `insecure-registries` host falls back to plain HTTP).
-
-use std::sync::Arc;
 
 use futures_util::StreamExt as _;
 use wstd::http::BodyExt as _;
 use wstd::http::error::ErrorCode;
 
-use super::redirect::Redirecting;
 use super::{
     Body, BodyStream, BoxFuture, FinalUrl, Response, Transport, TransportError, TransportOptions,
     redact_url,
 };
 use crate::error::{Error, Result};
-use crate::registry::scheme::Connection;
 use crate::runtime::AssertSend;
 
 /// Set by the Node action's wrapper when it put the `ca-cert` input into Node's trust store
@@ -29,26 +25,24 @@ pub struct WasiTransport {
     options: TransportOptions,
 }
 
-impl Connection {
-    /// The wasm connection: wasi:http with `options`, redirects followed above it.
+impl WasiTransport {
+    /// The transport for `options`.
     ///
     /// # Errors
-    /// An input error when `options` asks for what the WASI host decides (extra CA certificates).
-    pub fn wasi(options: TransportOptions) -> Result<Self> {
+    /// An input error when `options` asks for what the WASI host decides (extra CA certificates
+    /// it does not trust already, see [`HOST_TRUSTS_CA_ENV`]).
+    pub fn new(options: &TransportOptions) -> Result<Self> {
         if !options.ca_certs.is_empty() && std::env::var_os(HOST_TRUSTS_CA_ENV).is_none() {
             return Err(Error::input(
                 "ca-cert: the Node action trusts what Node trusts; it cannot add CA certificates itself",
             )
             .hint("set NODE_EXTRA_CA_CERTS to the PEM file in the step's env, or use the container action"));
         }
-        let transport = Redirecting::new(Arc::new(WasiTransport {
+        Ok(Self {
             options: options.clone(),
-        }));
-        Ok(Self::new(Arc::new(transport), options.insecure_registries))
+        })
     }
-}
 
-impl WasiTransport {
     async fn send_one(&self, request: http::Request<Body>) -> Result<Response, TransportError> {
         let url = request.uri().to_string();
         let shown = redact_url(&url);
