@@ -7,6 +7,7 @@
 //   (src/report/journal.rs), and this file replays the records onto the real files, in order,
 //   when the process exits — also when the component exits through WASI's exit;
 // - trusts the `ca-cert` input through NODE_EXTRA_CA_CERTS (TLS is Node's);
+// - runs the docker credential helpers of the runner's config.json (credentials.mjs);
 // - maps the result to the exit code: the journal's last record carries the code (a WASI exit
 //   says only success or failure); a trap or a missing record is an internal error (exit 1).
 // Bundled by esbuild into dist/index.mjs (scripts/build-dist.sh).
@@ -18,6 +19,7 @@ import { fileURLToPath } from "node:url";
 import process from "node:process";
 import { _setArgs, _setEnv, _setCwd } from "@bytecodealliance/preview2-shim/cli";
 import { _setPreopens } from "@bytecodealliance/preview2-shim/filesystem";
+import { resolveCredentialHelpers } from "./credentials.mjs";
 
 const INTERNAL = 1;
 // Set by the wrapper for the component: the `ca-cert` input is in Node's trust store already.
@@ -106,7 +108,8 @@ function finish(fallback) {
 process.on("exit", (status) => finish(status === 0 ? 0 : INTERNAL));
 
 _setArgs(["image-promote", ...process.argv.slice(2)]);
-_setEnv({ ...process.env, PWD: process.cwd(), IMAGE_PROMOTE_SINK_JOURNAL: journal });
+const helped = resolveCredentialHelpers(process.env, journalDir, (m) => process.stderr.write(m));
+_setEnv({ ...process.env, ...helped, PWD: process.cwd(), IMAGE_PROMOTE_SINK_JOURNAL: journal });
 _setCwd(process.cwd());
 _setPreopens(process.platform === "win32" ? {} : { "/": "/" });
 

@@ -268,12 +268,13 @@ async fn run_program(program: &str, host: &str) -> std::io::Result<(bool, Vec<u8
     crate::native::process::run_with_stdin(program, &["get"], host.as_bytes()).await
 }
 
-/// The wasm build runs no subprocess (WASI has none).
+/// The wasm build runs no subprocess (WASI has none): the Node action's wrapper runs the helpers
+/// first (`action-js/credentials.mjs`) and leaves in the config only those that failed.
 #[cfg(target_family = "wasm")]
 async fn run_program(_program: &str, _host: &str) -> std::io::Result<(bool, Vec<u8>, Vec<u8>)> {
     Err(std::io::Error::new(
         std::io::ErrorKind::Unsupported,
-        "the Node action (wasm) cannot run credential helpers; pass the credential inputs or use the container action",
+        "the Node action runs credential helpers before the promotion starts, and this one failed or is not installed (see the warning above)",
     ))
 }
 

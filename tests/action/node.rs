@@ -212,11 +212,10 @@ fn node_action_trusts_the_ca_cert_input_and_never_leaks_credentials() {
     }
 }
 
-/// What the Node action cannot do yet is refused clearly: an unreadable `ca-cert` is the input
-/// error the binary gives (exit 2), and a credential helper (no subprocesses under WASI) is a
-/// DOCKER error naming the way out (exit 5).
+/// Failures are the binary's: an unreadable `ca-cert` is the input error (exit 2), and a credential
+/// helper that is not installed is a DOCKER error (exit 5) before anything moves.
 #[test]
-fn node_action_refuses_what_it_cannot_do_with_the_binarys_exit_codes() {
+fn node_action_fails_like_the_binary_on_a_bad_ca_cert_or_a_missing_credential_helper() {
     let r = registries();
     let src = format!("{}/app/small:1.0", r.staging);
     let dst = format!("{}/{}:1.0", r.production, unique("node-limits"));
@@ -252,7 +251,71 @@ fn node_action_refuses_what_it_cannot_do_with_the_binarys_exit_codes() {
             "{label}: {audit:#}"
         );
         let message = audit["errors"][0]["message"].as_str().unwrap();
-        assert!(message.contains("credential helpers"), "{label}: {message}");
+        assert!(
+            message.contains("docker-credential-ecr-login"),
+            "{label}: {message}"
+        );
         assert_eq!(skopeo_digest(&dst, &plain()), None, "{label}");
+    }
+}
+
+/// `docker/login-action` with a credential helper, then the Node action with no credential inputs:
+/// the wrapper runs `docker-credential-*` on the host for the component (which cannot), and the
+/// secret stays out of every output.
+#[test]
+fn node_action_uses_the_runners_credential_helper() {
+    let r = registries();
+    let src = format!("{}/app/small:1.0", r.staging);
+    let ca = r.secure_cacert.display().to_string();
+    let bin = tempfile::tempdir().unwrap();
+    let helper = bin.path().join("docker-credential-fake");
+    let reply = format!(
+        r#"{{"Username":"{}","Secret":"{}"}}"#,
+        r.secure_user, r.secure_password
+    );
+    std::fs::write(
+        &helper,
+        format!("#!/bin/sh\nread host\n[ \"$host\" = \"{}\" ] || {{ echo 'credentials not found in native keychain'; exit 1; }}\necho '{reply}'\n", r.secure),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let docker = tempfile::tempdir().unwrap();
+    std::fs::write(
+        docker.path().join("config.json"),
+        format!(
+            r#"{{"auths":{{}},"credHelpers":{{"{}":"fake"}},"credsStore":"fake"}}"#,
+            r.secure
+        ),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    for (label, node) in nodes() {
+        let dst = format!(
+            "{}/{}:1.0",
+            r.secure,
+            unique(&format!("node-helper-{label}"))
+        );
+        let mut cmd = Command::new(&node);
+        cmd.arg(project_root().join("dist/index.mjs"))
+            .env_remove("RUST_LOG")
+            .env("PATH", &path)
+            .env("DOCKER_CONFIG", docker.path());
+        let (mut cmd, step) = step_command(
+            cmd,
+            &[("source", &src), ("destination", &dst), ("ca-cert", &ca)],
+        );
+        let run = step.finish(cmd.output().unwrap());
+        assert_eq!(run.code(), Some(0), "{label}: {}", text(&run.out));
+        assert_eq!(run.output("digest"), SMALL, "{label}");
+        crate::runner::assert_no_secret(&run, &r.secure_password);
+        let config = std::fs::read_to_string(docker.path().join("config.json")).unwrap();
+        assert!(
+            !config.contains(&r.secure_password),
+            "the runner's config.json was rewritten"
+        );
     }
 }
