@@ -4,11 +4,13 @@
 //! [`Promotion`] record in a [`Recorder`], which every stage adds to (states with timestamps,
 //! results, errors, timings). Reports render it.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt as _;
 use futures_util::future::{Either, select};
 
 use crate::checks::{CheckInputs, blob_probe, load_context, run_checks};
@@ -16,7 +18,7 @@ use crate::copy::{CopyOptions, CopyReport, copy_graph};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::gate::{GateDecision, gate};
-use crate::policy::Policy;
+use crate::policy::{CheckSettings as _, Policy};
 use crate::reference::Reference;
 use crate::registry::retry::Budget;
 use crate::registry::{RegistryClient, UploadStart};
@@ -171,7 +173,7 @@ async fn stages(
         r.image = Some(Image::from_graph(&graph));
     });
     let t = Instant::now();
-    let graph = check_and_gate(plan, &source, graph, rec).await;
+    let graph = check_and_gate(plan, &source, &destination, graph, rec).await;
     rec.with(|r| r.timings.checks_ms = Some(millis_since(t)));
     let graph = graph?;
     crate::runtime::check_interrupted()?;
@@ -390,6 +392,7 @@ async fn validate_conditions(
 async fn check_and_gate(
     plan: &Plan,
     source: &RegistryClient,
+    destination: &RegistryClient,
     graph: ImageGraph,
     rec: &Recorder<'_>,
 ) -> Result<ImageGraph> {
@@ -398,8 +401,14 @@ async fn check_and_gate(
         scan_report: plan.scan_report.clone(),
         github_sha: plan.github_sha.clone(),
     };
-    // Without `--deep`, `promote` downloads no blob twice: the copy hashes what it streams.
-    let probe = blob_probe(&plan.policy, plan.deep, std::collections::BTreeSet::new());
+    // `promote` downloads no blob twice: with `--deep`, the blobs the copy will stream (and hash)
+    // are not downloaded by the checks too.
+    let streamed = if plan.deep && plan.policy.layers.enabled() {
+        streamed_by_copy(destination, &graph, &plan.destination).await
+    } else {
+        BTreeSet::new()
+    };
+    let probe = blob_probe(&plan.policy, plan.deep, streamed);
     let ctx = load_context(source, graph, &inputs, &probe).await?;
     let mut results = run_checks(&ctx, &plan.policy);
     let g = gate(&mut results, plan.force_reason.as_deref());
@@ -478,6 +487,30 @@ async fn check_and_gate(
             Ok(ctx.image.graph)
         }
     }
+}
+
+/// The blobs the copy will stream from the source, hashing and counting them as they flow: those
+/// a destination on another registry does not have (HEAD). Within one registry blobs are mounted,
+/// not streamed, so none; a HEAD that fails leaves its blob to the checks' own download.
+async fn streamed_by_copy(
+    destination: &RegistryClient,
+    graph: &ImageGraph,
+    dst: &Reference,
+) -> BTreeSet<Digest> {
+    if graph.reference.api_host() == dst.api_host() {
+        return BTreeSet::new();
+    }
+    futures_util::stream::iter(&graph.blobs)
+        .map(|blob| async move {
+            match destination.head_blob(dst, &blob.digest, Budget::Own).await {
+                Ok(None) => Some(blob.digest.clone()),
+                Ok(Some(_)) | Err(_) => None,
+            }
+        })
+        .buffer_unordered(8)
+        .filter_map(std::future::ready)
+        .collect()
+        .await
 }
 
 /// Copies with the engine's retries, watching them to record `promotion-retrying`.
