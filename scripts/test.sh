@@ -18,5 +18,7 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
+echo "== cargo clippy for wasm32-wasip2 (the Node action's component)"
+bash scripts/check-wasm.sh
 echo "== cargo test"
 cargo test --all-targets --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"

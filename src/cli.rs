@@ -213,7 +213,7 @@ impl RegistryArgs {
     /// Input errors for bad credentials flags or CA certificates.
     pub fn clients(&self) -> Result<(Arc<RegistryClient>, Arc<RegistryClient>)> {
         let (c, t) = (&self.credentials, &self.transport);
-        let transport = Arc::new(Connection::native(TransportOptions {
+        let transport = Arc::new(Connection::for_this_build(TransportOptions {
             insecure_registries: t.insecure_registries(),
             ..self.transport_options()?
         })?);
@@ -262,7 +262,7 @@ impl RegistryArgs {
     /// # Errors
     /// Input errors for unusable CA certificates.
     pub fn api_connection(&self) -> Result<(Arc<Connection>, RetryPolicy)> {
-        let connection = Arc::new(Connection::native(self.transport_options()?)?);
+        let connection = Arc::new(Connection::for_this_build(self.transport_options()?)?);
         Ok((connection, self.retry_policy()))
     }
 

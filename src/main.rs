@@ -2,11 +2,9 @@
 //! ([`image_promote::error::Error::exit_code`]; `docs/architecture.md`, Exit codes).
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Parser as _;
 use image_promote::cli::{Cli, Command};
-use image_promote::error::ErrorKind;
 
 fn init_tracing(verbose: u8) {
     let default = match verbose {
@@ -22,6 +20,57 @@ fn init_tracing(verbose: u8) {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+async fn command(cli: Cli) -> image_promote::error::Result<()> {
+    match cli.command {
+        Command::Copy(args) => image_promote::commands::copy::run(args).await,
+        Command::Check(args) => image_promote::commands::check::run(args).await,
+        Command::Promote(args) => image_promote::commands::promote::run(args).await,
+    }
+}
+
+/// Natively: tokio's multi-thread runtime, and SIGINT/SIGTERM stop new work.
+#[cfg(not(target_family = "wasm"))]
+fn run(cli: Cli) -> image_promote::error::Result<()> {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            return Err(image_promote::error::Error::internal(format!(
+                "cannot start the async runtime: {e}"
+            )));
+        }
+    };
+    runtime.block_on(async {
+        let run = command(cli);
+        tokio::pin!(run);
+        tokio::select! {
+            r = &mut run => r,
+            signal = image_promote::native::signals::wait_for_signal() => {
+                // Let the command notice (no new uploads, no tags) and report, within a grace period.
+                match tokio::time::timeout(std::time::Duration::from_secs(20), &mut run).await {
+                    Ok(Err(e)) if e.kind == image_promote::error::ErrorKind::Interrupted => Err(e),
+                    Ok(_) | Err(_) => Err(image_promote::runtime::interrupted_error(signal)),
+                }
+            }
+        }
+    })
+}
+
+/// On wasm32-wasip2: wstd's executor; the host (the Node action's wrapper) owns signals. The
+/// wrapper passes its working directory in `PWD` (WASI starts at `/`), so relative paths mean
+/// what they mean to the user.
+#[cfg(target_family = "wasm")]
+fn run(cli: Cli) -> image_promote::error::Result<()> {
+    if let Some(dir) = std::env::var_os("PWD") {
+        if let Err(e) = std::env::set_current_dir(&dir) {
+            tracing::debug!("cannot enter {}: {e}", std::path::Path::new(&dir).display());
+        }
+    }
+    wstd::runtime::block_on(command(cli))
 }
 
 fn main() -> ExitCode {
@@ -44,41 +93,19 @@ fn main() -> ExitCode {
     };
     let cli = Cli::parse_from(args);
     init_tracing(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => Arc::new(r),
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let result = runtime.block_on(async {
-        let run = async {
-            match cli.command {
-                Command::Copy(args) => image_promote::commands::copy::run(args).await,
-                Command::Check(args) => image_promote::commands::check::run(args).await,
-                Command::Promote(args) => image_promote::commands::promote::run(args).await,
-            }
-        };
-        tokio::pin!(run);
-        tokio::select! {
-            r = &mut run => r,
-            signal = image_promote::native::signals::wait_for_signal() => {
-                // Let the command notice (no new uploads, no tags) and report, within a grace period.
-                match tokio::time::timeout(std::time::Duration::from_secs(20), &mut run).await {
-                    Ok(Err(e)) if e.kind == ErrorKind::Interrupted => Err(e),
-                    Ok(_) | Err(_) => Err(image_promote::runtime::interrupted_error(signal)),
-                }
-            }
-        }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    let result = run(cli);
+    let code = match result {
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(e.exit_code())
+            e.exit_code()
         }
+    };
+    // Under the Node action a WASI exit says only "failed": the journal carries the real code.
+    if let Some(journal) = image_promote::report::journal::JournalBackend::from_env()
+        && let Err(e) = journal.exit(code)
+    {
+        eprintln!("error: cannot record the exit code: {e}");
     }
+    ExitCode::from(code)
 }

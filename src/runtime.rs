@@ -1,6 +1,7 @@
 //! The one runtime seam (docs/architecture.md, Seams): spawning a task, sleeping, and a
 //! semaphore, plus the runtime-agnostic interruption flag. Natively this is tokio's multi-thread
-//! runtime, so blob copies hash on every core; a WASI port replaces the tokio parts of this file.
+//! runtime, so blob copies hash on every core; on wasm32-wasip2 it is wstd's single-threaded
+//! executor (tasks interleave on one thread; the semaphore is tokio's, which needs no runtime).
 //! Signals and subprocesses are native-only (`crate::native`).
 
 use std::time::Duration;
@@ -8,8 +9,15 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 
 /// Sleeps for `duration`.
+#[cfg(not(target_family = "wasm"))]
 pub async fn sleep(duration: Duration) {
     tokio::time::sleep(duration).await;
+}
+
+/// Sleeps for `duration`.
+#[cfg(target_family = "wasm")]
+pub async fn sleep(duration: Duration) {
+    AssertSend::new(wstd::task::sleep(duration.into())).await;
 }
 
 /// Starts `future` as its own task now (on any core) and returns a future of its result.
@@ -21,13 +29,19 @@ where
     T: Send + 'static,
     F: Future<Output = Result<T>> + Send + 'static,
 {
-    let handle = tokio::spawn(future);
-    async move {
-        match handle.await {
-            Ok(r) => r,
-            Err(e) => Err(Error::internal(format!("a copy task failed: {e}"))),
+    #[cfg(not(target_family = "wasm"))]
+    {
+        let handle = tokio::spawn(future);
+        async move {
+            match handle.await {
+                Ok(r) => r,
+                Err(e) => Err(Error::internal(format!("a copy task failed: {e}"))),
+            }
         }
     }
+    // One thread: the task interleaves with the others at their await points.
+    #[cfg(target_family = "wasm")]
+    AssertSend::new(wstd::runtime::spawn(future))
 }
 
 /// A counting semaphore bounding concurrency.
@@ -49,8 +63,53 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let (future, handle) = futures_util::future::abortable(future);
+    #[cfg(not(target_family = "wasm"))]
     drop(tokio::spawn(future));
+    #[cfg(target_family = "wasm")]
+    wstd::runtime::spawn(future).detach();
     Background(handle)
+}
+
+/// A future or stream of the single-threaded wasm build marked `Send`, so that it crosses the
+/// seams (whose futures are `Send` for the native multi-thread runtime). wstd's and the WASI
+/// bindings' types are not `Send` only because nothing on wasm32-wasip2 is ever on another thread.
+#[cfg(target_family = "wasm")]
+pub struct AssertSend<T>(std::pin::Pin<Box<T>>);
+
+#[cfg(target_family = "wasm")]
+impl<T> AssertSend<T> {
+    /// Wraps `inner`.
+    pub fn new(inner: T) -> Self {
+        Self(Box::pin(inner))
+    }
+}
+
+// SAFETY: this build has no threads (wasm32-wasip2 without the `atomics` feature, checked by the
+// cfg), so a value can never be used from another thread than the one that made it.
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[allow(unsafe_code)]
+unsafe impl<T> Send for AssertSend<T> {}
+
+#[cfg(target_family = "wasm")]
+impl<T: Future> Future for AssertSend<T> {
+    type Output = T::Output;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<T::Output> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+#[cfg(target_family = "wasm")]
+impl<T: futures_util::Stream> futures_util::Stream for AssertSend<T> {
+    type Item = T::Item;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T::Item>> {
+        self.0.as_mut().poll_next(cx)
+    }
 }
 
 static INTERRUPTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);

@@ -116,8 +116,8 @@ run_action() {
         -e GITHUB_WORKFLOW=release -e GITHUB_JOB=promote -e GITHUB_ACTOR=octocat
     )
     local declared
-    declared=$(python3 -c 'import sys,yaml; print("\n".join(yaml.safe_load(open(sys.argv[1]))["inputs"]))' "$ROOT/action.yml" 2>/dev/null \
-        || sed -n '/^inputs:/,/^outputs:/s/^  \([a-z-]*\):$/\1/p' "$ROOT/action.yml")
+    declared=$(python3 -c 'import sys,yaml; print("\n".join(yaml.safe_load(open(sys.argv[1]))["inputs"]))' "$ROOT/container/action.yml" 2>/dev/null \
+        || sed -n '/^inputs:/,/^outputs:/s/^  \([a-z-]*\):$/\1/p' "$ROOT/container/action.yml")
     local input
     for input in $declared; do envs+=(-e "INPUT_${input^^}="); done
     envs+=("${EXTRA_ENV[@]}")

@@ -116,7 +116,7 @@ pub fn plan(args: &PromoteArgs, github_sha: Option<String>) -> Result<Plan> {
 pub async fn run(args: PromoteArgs) -> Result<(), Error> {
     let env = |k: &str| std::env::var(k).ok();
     let runner = Runner::from_env(&env);
-    let sink = Sink::fs(redactor(&args));
+    let sink = crate::report::journal::sink_for_this_process(redactor(&args));
     if runner.is_some() {
         // Before anything else is printed.
         sink.mask_secrets();

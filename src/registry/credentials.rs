@@ -263,6 +263,21 @@ fn entry_credential(entry: &AuthEntry, path: &Path, key: &str) -> Result<Option<
     Ok(None)
 }
 
+#[cfg(not(target_family = "wasm"))]
+async fn run_program(program: &str, host: &str) -> std::io::Result<(bool, Vec<u8>, Vec<u8>)> {
+    crate::native::process::run_with_stdin(program, &["get"], host.as_bytes()).await
+}
+
+/// The wasm build runs no subprocess (WASI has none): the Node action's wrapper runs the helpers
+/// first (`action-js/credentials.mjs`) and leaves in the config only those that failed.
+#[cfg(target_family = "wasm")]
+async fn run_program(_program: &str, _host: &str) -> std::io::Result<(bool, Vec<u8>, Vec<u8>)> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "the Node action runs credential helpers before the promotion starts, and this one failed or is not installed (see the warning above)",
+    ))
+}
+
 async fn run_helper(helper: &str, host: &str) -> Result<Option<Credential>> {
     if !helper
         .bytes()
@@ -274,7 +289,7 @@ async fn run_helper(helper: &str, host: &str) -> Result<Option<Credential>> {
         )));
     }
     let program = format!("docker-credential-{helper}");
-    let output = crate::native::process::run_with_stdin(&program, &["get"], host.as_bytes())
+    let output = run_program(&program, host)
         .await
         .map_err(|e| {
             Error::docker(format!("cannot run {program}: {e}"))

@@ -89,14 +89,37 @@ impl Connection {
     }
 }
 
-#[cfg(not(target_family = "wasm"))]
 impl Connection {
+    /// The connection of this build: reqwest natively, wasi:http on wasm32-wasip2.
+    ///
+    /// # Errors
+    /// Input errors for options the transport cannot honour (unusable CA certificates).
+    pub fn for_this_build(options: super::transport::TransportOptions) -> Result<Self> {
+        #[cfg(not(target_family = "wasm"))]
+        return Self::native(options);
+        #[cfg(target_family = "wasm")]
+        return Self::wasi(options);
+    }
+
     /// The native connection: reqwest with `options`.
     ///
     /// # Errors
     /// Input errors for unusable CA certificates.
+    #[cfg(not(target_family = "wasm"))]
     pub fn native(options: super::transport::TransportOptions) -> Result<Self> {
         let transport = super::transport::reqwest::ReqwestTransport::new(&options)?;
+        Ok(Self::new(Arc::new(transport), options.insecure_registries))
+    }
+
+    /// The wasm connection: wasi:http with `options`, redirects followed above it (the WASI host
+    /// follows none).
+    ///
+    /// # Errors
+    /// An input error for CA certificates the host does not trust already.
+    #[cfg(target_family = "wasm")]
+    pub fn wasi(options: super::transport::TransportOptions) -> Result<Self> {
+        use super::transport::{redirect::Redirecting, wasi::WasiTransport};
+        let transport = Redirecting::new(Arc::new(WasiTransport::new(&options)?));
         Ok(Self::new(Arc::new(transport), options.insecure_registries))
     }
 }

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod errors;
 pub mod facts;
+pub mod journal;
 pub mod record;
 pub mod results;
 pub mod sink;

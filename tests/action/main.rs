@@ -11,6 +11,7 @@ mod support;
 
 mod faults;
 mod github;
+mod node;
 mod notify;
 mod runner;
 mod yml;

@@ -155,20 +155,28 @@ pub fn run_action(inputs: &[(&str, &str)]) -> Run {
 
 /// The command the runner would start for a step with `inputs`, and its files.
 pub fn action_command(inputs: &[(&str, &str)]) -> (std::process::Command, Step) {
+    let mut cmd = bin();
+    cmd.arg("promote");
+    step_command(cmd, inputs)
+}
+
+/// `cmd` set up as the runner starts a step with `inputs` (any kind of action), and its files.
+pub fn step_command(
+    mut cmd: std::process::Command,
+    inputs: &[(&str, &str)],
+) -> (std::process::Command, Step) {
     let workspace = tempfile::tempdir().unwrap();
     let commands = tempfile::tempdir().unwrap();
     let output = commands.path().join("set_output");
     let summary = commands.path().join("step_summary");
     std::fs::write(&output, "").unwrap();
     std::fs::write(&summary, "").unwrap();
-    let mut cmd = bin();
     for (k, _) in std::env::vars() {
         if k.starts_with("GITHUB_") || k.starts_with("RUNNER_") {
             cmd.env_remove(k);
         }
     }
-    cmd.arg("promote")
-        .current_dir(workspace.path())
+    cmd.current_dir(workspace.path())
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_WORKSPACE", workspace.path())
         .env("GITHUB_OUTPUT", &output)

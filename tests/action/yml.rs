@@ -11,8 +11,8 @@ use crate::runner::{action_inputs, action_yml};
 #[test]
 fn action_yml_matches_the_cli() {
     let yml = action_yml();
-    assert_eq!(yml["runs"]["using"], "docker");
-    assert_eq!(yml["runs"]["image"], "Dockerfile");
+    assert_eq!(yml["runs"]["using"], "node24");
+    assert_eq!(yml["runs"]["main"], "dist/index.mjs");
     let inputs = action_inputs();
     let names: Vec<&str> = inputs.keys().map(String::as_str).collect();
     let mut expected = vec![
@@ -245,4 +245,30 @@ fn every_input_reaches_its_flag() {
     let policy = p.checks.resolve_policy().unwrap();
     assert_eq!(policy.platform.required.len(), 2);
     assert_eq!(policy.labels.required.len(), 1);
+}
+
+/// The container action (`container/action.yml`) is the root action with the container's `runs:`
+/// (exactly the same inputs and outputs, so the CLI agreement above holds for both), and the Node
+/// action's `main` is committed.
+#[test]
+fn the_container_action_declares_what_the_node_action_declares() {
+    let root = crate::support::harness::project_root();
+    let text = std::fs::read_to_string(root.join("action.yml")).unwrap();
+    let container = std::fs::read_to_string(root.join("container/action.yml")).unwrap();
+    let head = text.split("\nruns:\n").next().unwrap();
+    assert_eq!(
+        container,
+        format!(
+            "{head}\nruns:\n  using: docker\n{}\n  image: ../Dockerfile # zizmor: ignore[unpinned-images]\n  args:\n    - promote\n",
+            "  # The repository's own Dockerfile, built from the same checkout (pinned by the action's ref)."
+        ),
+        "container/action.yml is stale: run bash scripts/sync-container-action.sh"
+    );
+    let parsed: serde_json::Value = serde_norway::from_str(&container).unwrap();
+    assert_eq!(parsed["inputs"], action_yml()["inputs"]);
+    assert_eq!(parsed["outputs"], action_yml()["outputs"]);
+    assert!(root.join("Dockerfile").is_file());
+    for file in ["dist/index.mjs", "dist/worker-thread.bundle.js"] {
+        assert!(root.join(file).is_file(), "{file} is not committed");
+    }
 }

@@ -1,14 +1,19 @@
 //! The HTTP seam: a [`Transport`] sends one `http::Request<Body>` and returns an
 //! `http::Response<BodyStream>` whose body is a stream of `Bytes`. It knows nothing of registries:
 //! scheme decisions (`registry/scheme.rs`), authentication and retries live above it, so every
-//! implementation shares them. Natively reqwest implements it ([`reqwest`]); unit tests use an
-//! in-memory fake (`fake`); a wasi:http implementation can follow without touching the layer above
-//! (no reqwest type and no runtime crosses this trait).
+//! implementation shares them. Natively reqwest implements it ([`reqwest`]); on wasm32-wasip2
+//! wasi:http does (`wasi`, through wstd), under [`redirect::Redirecting`] since the WASI host
+//! follows no redirects; unit tests use an in-memory fake (`fake`). No reqwest or wstd type and no
+//! runtime crosses this trait.
 
 #[cfg(test)]
 pub mod fake;
+#[cfg(any(test, target_family = "wasm"))]
+pub mod redirect;
 #[cfg(not(target_family = "wasm"))]
 pub mod reqwest;
+#[cfg(target_family = "wasm")]
+pub mod wasi;
 
 use std::pin::Pin;
 use std::time::Duration;
