@@ -10,12 +10,12 @@ use mockito::Matcher;
 use crate::runner::{Run, SMALL, action_command, assert_no_secret};
 use crate::support::harness::{plain, registries, skopeo_digest, text, unique};
 
-const TOKEN: &str = "ghs_ActionFakeToken0123456789abcdef";
-const APPROVALS: &str = "/api/v3/repos/acme/app/actions/runs/4242/approvals";
+pub(crate) const TOKEN: &str = "ghs_ActionFakeToken0123456789abcdef";
+pub(crate) const APPROVALS: &str = "/api/v3/repos/acme/app/actions/runs/4242/approvals";
 const JOBS: &str = "/api/v3/repos/acme/app/actions/runs/4242/attempts/1/jobs";
 
 /// An entry shaped like the REST docs' `environment-approvals` example.
-fn review(state: &str, login: &str, comment: &str) -> serde_json::Value {
+pub(crate) fn review(state: &str, login: &str, comment: &str) -> serde_json::Value {
     serde_json::json!({
         "state": state,
         "comment": comment,
@@ -28,7 +28,7 @@ fn review(state: &str, login: &str, comment: &str) -> serde_json::Value {
     })
 }
 
-fn jobs(server: &mut mockito::Server) -> mockito::Mock {
+pub(crate) fn jobs(server: &mut mockito::Server) -> mockito::Mock {
     server
         .mock("GET", JOBS)
         .match_query(Matcher::UrlEncoded("per_page".into(), "100".into()))

@@ -319,3 +319,113 @@ fn node_action_uses_the_runners_credential_helper() {
         );
     }
 }
+
+/// The Node action with a fake GitHub API (mockito on loopback, a GHES-shaped `/api/v3` base):
+/// the approvals are read through the wasm component's `wasi:http` transport, the summary says
+/// who approved, the audit records it, `environment-url` is set, and the token never shows. Then
+/// `require-approval` with no approval shown: refused (exit 3) and nothing written.
+#[test]
+fn node_action_records_approvals_from_a_fake_github_api() {
+    use crate::github::{APPROVALS, TOKEN, jobs, review};
+    let r = registries();
+    for (label, node) in nodes() {
+        let mut server = mockito::Server::new();
+        let approvals = server
+            .mock("GET", APPROVALS)
+            .match_header("authorization", format!("Bearer {TOKEN}").as_str())
+            .with_body(serde_json::json!([review("approved", "alice", "ship it")]).to_string())
+            .expect(1)
+            .create();
+        let jobs = jobs(&mut server);
+        let src = format!("{}/app/small:1.0", r.staging);
+        let repo = unique(&format!("node-approved-{label}"));
+        let dst = format!("{}/{repo}:1.0", r.production);
+        let inputs = [
+            ("source", src.as_str()),
+            ("destination", dst.as_str()),
+            ("environment", "production"),
+            ("github-token", TOKEN),
+            ("require-approval", "true"),
+        ];
+        let api = format!("{}/api/v3", server.url());
+        let run = run_node_with_env(
+            &node,
+            &inputs,
+            &[("GITHUB_API_URL", &api), ("RUNNER_NAME", "runner-3")],
+        );
+        assert_eq!(run.code(), Some(0), "{label}: {}", text(&run.out));
+        approvals.assert();
+        jobs.assert();
+        assert_eq!(run.output("status"), "promoted", "{label}");
+        assert_eq!(
+            run.output("environment-url"),
+            format!("https://{}/v2/{repo}/manifests/{SMALL}", r.production),
+            "{label}"
+        );
+        assert!(
+            run.summary.contains("approved by @alice: \"ship it\""),
+            "{label}: {}",
+            run.summary
+        );
+        let audit = run.audit();
+        assert_eq!(
+            audit["approval"]["approvers"],
+            serde_json::json!(["alice"]),
+            "{label}"
+        );
+        assert_eq!(
+            audit["approval"]["approved_no_later_than"]["basis"], "job-start",
+            "{label}"
+        );
+        crate::runner::assert_no_secret(&run, TOKEN);
+        assert!(
+            !run.summary.contains(TOKEN) && !audit.to_string().contains(TOKEN),
+            "{label}"
+        );
+
+        // No approval shown: refused before a byte moves.
+        let mut server = mockito::Server::new();
+        server.mock("GET", APPROVALS).with_body("[]").create();
+        let _jobs = crate::github::jobs(&mut server);
+        let repo = unique(&format!("node-unapproved-{label}"));
+        let dst = format!("{}/{repo}:1.0", r.production);
+        let inputs = [
+            ("source", src.as_str()),
+            ("destination", dst.as_str()),
+            ("environment", "production"),
+            ("github-token", TOKEN),
+            ("require-approval", "true"),
+        ];
+        let api = format!("{}/api/v3", server.url());
+        let run = run_node_with_env(
+            &node,
+            &inputs,
+            &[("GITHUB_API_URL", &api), ("RUNNER_NAME", "runner-3")],
+        );
+        assert_eq!(run.code(), Some(3), "{label}: {}", text(&run.out));
+        assert_eq!(run.output("status"), "refused", "{label}");
+        assert_eq!(
+            skopeo_digest(&dst, &plain()),
+            None,
+            "{label}: nothing written"
+        );
+    }
+}
+
+fn run_node_with_env(node: &str, inputs: &[(&str, &str)], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(node);
+    cmd.arg(project_root().join("dist/index.mjs"))
+        .env_remove("RUST_LOG")
+        .env_remove("GITHUB_TOKEN")
+        .env("DOCKER_CONFIG", "/nonexistent-docker-config");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("IMAGE_PROMOTE_") || k.starts_with("INPUT_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let (mut cmd, step) = step_command(cmd, inputs);
+    step.finish(cmd.output().unwrap())
+}
