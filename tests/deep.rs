@@ -10,7 +10,7 @@ mod support;
 
 use std::process::Output;
 
-use support::harness::{plain, promote, registries, skopeo_digest, text, unique};
+use support::harness::{plain, registries, skopeo_digest, text, unique};
 use support::proxy::FaultProxy;
 
 /// The layer digests of app/small.
@@ -30,12 +30,7 @@ async fn small_layers(staging: &str) -> Vec<String> {
 }
 
 async fn run(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        promote(&args)
-    })
-    .await
-    .unwrap()
+    support::harness::promote_async(args).await
 }
 
 /// The `layers` check of the audit in `dir`.

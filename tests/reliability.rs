@@ -11,7 +11,7 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use support::harness::{bin, plain, promote, registries, skopeo_digest, text, unique};
+use support::harness::{bin, plain, registries, skopeo_digest, text, unique};
 use support::proxy::{Fault, FaultProxy, Rule};
 use support::token::TokenRegistry;
 
@@ -20,12 +20,7 @@ const MULTI: &str = "sha256:f4bde69193791bb9b12817907ecaa4613f0c5400ea04135655c7
 const MANY: &str = "sha256:398d22ec3018c1bdc67ef5ac5dfcd232b8d8010b658d1d56adfeabe38a7a8faa";
 
 async fn run(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        promote(&args)
-    })
-    .await
-    .unwrap()
+    support::harness::promote_async(args).await
 }
 
 fn s(v: &[&str]) -> Vec<String> {

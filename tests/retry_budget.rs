@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::process::Output;
 
 use reqwest::Method;
-use support::harness::{plain, promote, registries, skopeo_digest, text, unique};
+use support::harness::{plain, registries, skopeo_digest, text, unique};
 use support::proxy::{Fault, FaultProxy, Rule};
 
 /// Effectively forever: the fault never heals.
@@ -40,12 +40,7 @@ async fn small_blobs(staging: &str) -> (String, Vec<String>) {
 }
 
 async fn run(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        promote(&args)
-    })
-    .await
-    .unwrap()
+    support::harness::promote_async(args).await
 }
 
 fn retry_flags(attempts: u32) -> Vec<String> {

@@ -340,19 +340,7 @@ fn node_action_records_approvals_from_a_fake_github_api() {
         let src = format!("{}/app/small:1.0", r.staging);
         let repo = unique(&format!("node-approved-{label}"));
         let dst = format!("{}/{repo}:1.0", r.production);
-        let inputs = [
-            ("source", src.as_str()),
-            ("destination", dst.as_str()),
-            ("environment", "production"),
-            ("github-token", TOKEN),
-            ("require-approval", "true"),
-        ];
-        let api = format!("{}/api/v3", server.url());
-        let run = run_node_with_env(
-            &node,
-            &inputs,
-            &[("GITHUB_API_URL", &api), ("RUNNER_NAME", "runner-3")],
-        );
+        let run = run_node_approved(&node, &server, &src, &dst);
         assert_eq!(run.code(), Some(0), "{label}: {}", text(&run.out));
         approvals.assert();
         jobs.assert();
@@ -389,19 +377,7 @@ fn node_action_records_approvals_from_a_fake_github_api() {
         let _jobs = crate::github::jobs(&mut server);
         let repo = unique(&format!("node-unapproved-{label}"));
         let dst = format!("{}/{repo}:1.0", r.production);
-        let inputs = [
-            ("source", src.as_str()),
-            ("destination", dst.as_str()),
-            ("environment", "production"),
-            ("github-token", TOKEN),
-            ("require-approval", "true"),
-        ];
-        let api = format!("{}/api/v3", server.url());
-        let run = run_node_with_env(
-            &node,
-            &inputs,
-            &[("GITHUB_API_URL", &api), ("RUNNER_NAME", "runner-3")],
-        );
+        let run = run_node_approved(&node, &server, &src, &dst);
         assert_eq!(run.code(), Some(3), "{label}: {}", text(&run.out));
         assert_eq!(run.output("status"), "refused", "{label}");
         assert_eq!(
@@ -410,6 +386,25 @@ fn node_action_records_approvals_from_a_fake_github_api() {
             "{label}: nothing written"
         );
     }
+}
+
+/// The Node action promoting `src` to `dst` for `environment: production` with
+/// `require-approval: true`, the GitHub API being `server`.
+fn run_node_approved(node: &str, server: &mockito::Server, src: &str, dst: &str) -> Run {
+    use crate::github::TOKEN;
+    let inputs = [
+        ("source", src),
+        ("destination", dst),
+        ("environment", "production"),
+        ("github-token", TOKEN),
+        ("require-approval", "true"),
+    ];
+    let api = format!("{}/api/v3", server.url());
+    run_node_with_env(
+        node,
+        &inputs,
+        &[("GITHUB_API_URL", &api), ("RUNNER_NAME", "runner-3")],
+    )
 }
 
 fn run_node_with_env(node: &str, inputs: &[(&str, &str)], env: &[(&str, &str)]) -> Run {

@@ -119,6 +119,20 @@ pub fn promote(args: &[&str]) -> Output {
     bin().args(args).output().expect("run image-promote")
 }
 
+/// [`promote`] from async tests: on a blocking thread, so the test's own proxies keep serving.
+#[allow(
+    dead_code,
+    reason = "not every test binary runs the binary from async code"
+)]
+pub async fn promote_async(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        promote(&args)
+    })
+    .await
+    .expect("the blocking task ran")
+}
+
 pub fn text(out: &Output) -> String {
     format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",
