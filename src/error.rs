@@ -135,7 +135,8 @@ pub enum Reason {
     RateLimited,
     /// The registry asked to wait (`Retry-After`) longer than the maximum delay.
     RetryAfterTooLong,
-    /// A transient server failure (5xx other than 501).
+    /// A transient server failure: a 5xx other than 501, or a manifest PUT answered
+    /// `DIGEST_INVALID` (the registry read a concurrent write of the same manifest).
     ServerError,
     /// Any other unexpected answer: a 4xx, a missing header, a body that does not parse.
     BadResponse,

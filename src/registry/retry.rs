@@ -172,6 +172,11 @@ pub fn classify_status(
             Reason::ManifestUnknown
         }
         (s, ..) if status_is_retryable(s) => Reason::ServerError,
+        // We push manifests by the digest we computed over the very bytes we send, so a
+        // registry that answers DIGEST_INVALID read something else: distribution's filesystem
+        // storage does so while another client writes the same manifest (two promotions of one
+        // image at once, tests/reliability.rs). Transient, retried under the budget.
+        (400, Some("DIGEST_INVALID"), Route::Manifest) => Reason::ServerError,
         _ => Reason::BadResponse,
     };
     let mut error = Error::new(reason, message);
@@ -237,6 +242,8 @@ mod tests {
     #[case(404, Some("NAME_UNKNOWN"), Route::Blob, Reason::ManifestUnknown)]
     #[case(404, None, Route::Other, Reason::BadResponse)]
     #[case(409, None, Route::Manifest, Reason::BadResponse)]
+    #[case(400, Some("DIGEST_INVALID"), Route::Manifest, Reason::ServerError)]
+    #[case(400, Some("DIGEST_INVALID"), Route::Upload, Reason::BadResponse)]
     fn classifies(
         #[case] status: u16,
         #[case] code: Option<&str>,
