@@ -27,10 +27,12 @@ pub struct Gathered {
 const PERMISSION_HINT: &str = "give the job `permissions: { actions: read }` and pass `github-token` (the Action's default is `${{ github.token }}`)";
 
 /// Reads the approvals of the job's environment, when in a workflow run with an environment.
+/// `api` makes the GitHub API connection, called only then (not on every run of the CLI); when it
+/// fails, the same flags fail the registry clients right after, with that error.
 pub async fn gather(
     args: &PromoteArgs,
     env: &dyn Fn(&str) -> Option<String>,
-    api: (Arc<Connection>, RetryPolicy),
+    api: impl FnOnce() -> Result<(Arc<Connection>, RetryPolicy)>,
 ) -> Gathered {
     let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
     let environment = args
@@ -73,11 +75,14 @@ pub async fn gather(
         }
         return gathered;
     };
+    let Ok((connection, policy)) = api() else {
+        return gathered;
+    };
     let client = GitHub::new(
-        api.0,
+        connection,
         &get("GITHUB_API_URL").unwrap_or_else(|| DEFAULT_API_URL.to_owned()),
         args.github.github_token.clone(),
-        api.1,
+        policy,
     );
     let unreadable = |e: Error| {
         e.context(format_args!(
@@ -216,7 +221,7 @@ mod tests {
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_secs(5),
         };
-        gather(args, &lookup, (connection, policy)).await
+        gather(args, &lookup, || Ok((connection, policy))).await
     }
 
     async fn server_with(reviews: &serde_json::Value) -> (mockito::ServerGuard, mockito::Mock) {

@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::promote::{Observer, Plan, Recorder, Silent};
 use crate::registry::RegistryClient;
 use crate::report::record::{
-    Approval, CheckOutcome, Request, State, Status, Workflow, millis_since, timestamp,
+    CheckOutcome, Request, State, Status, Workflow, millis_since, timestamp,
 };
 use crate::report::{Promotion, Redactor, Sink, audit, errors, summary};
 
@@ -125,15 +125,7 @@ pub async fn run(args: PromoteArgs) -> Result<(), Error> {
     let observer: &dyn Observer = if runner.is_some() { &groups } else { &Silent };
     let started = Instant::now();
     // GitHub's approval record, read before anything else happens (a verdict for the conditions).
-    let gathered = match args.registry.api_connection() {
-        Ok(api) => approval::gather(&args, &env, api).await,
-        // The same flags fail the registry clients below, with this error.
-        Err(_) => approval::Gathered {
-            approval: Approval::default(),
-            warnings: Vec::new(),
-            verdict: None,
-        },
-    };
+    let gathered = approval::gather(&args, &env, || args.registry.api_connection()).await;
     let record = Promotion::new(request(&args), Workflow::from_env(&env), gathered.approval);
     let rec = Recorder::new(record, started, observer);
     for warning in &gathered.warnings {
