@@ -163,7 +163,8 @@ impl<'de> Deserialize<'de> for Digest {
     }
 }
 
-fn hex_lower(bytes: &[u8]) -> String {
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex_lower(bytes: &[u8]) -> String {
     use fmt::Write as _;
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {

@@ -112,13 +112,11 @@ impl GitHub {
                     Ok(response) => read(response, &what).await,
                     Err(e) => Err(e.context(&what)),
                 };
-                result.map_err(|mut e| {
-                    if !replayable && e.reason != Reason::RateLimited {
-                        // The write may have arrived: never re-sent blindly.
-                        e.retryable = false;
-                    }
-                    e
-                })
+                if replayable {
+                    result
+                } else {
+                    result.map_err(retry::for_a_write)
+                }
             }
         })
         .await

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::error::{Error, Reason, Result, Severity};
+use crate::error::{Error, Result, Severity};
 use crate::registry::retry::{self, RetryPolicy};
 use crate::registry::scheme::Connection;
 use crate::registry::transport::{Body, Method, Request};
@@ -151,7 +151,7 @@ impl Webhook {
         let signature = self.secret.as_ref().map(|s| {
             format!(
                 "sha256={}",
-                hex(&hmac_sha256(s.as_bytes(), body.as_bytes()))
+                crate::digest::hex_lower(&hmac_sha256(s.as_bytes(), body.as_bytes()))
             )
         });
         let kind = self.format.as_str();
@@ -171,25 +171,20 @@ impl Webhook {
             async move {
                 // Never the transport's message: it would name the URL.
                 let response = connection.send(request).await.map_err(|e| {
-                    let mut out = Error::new(
+                    retry::for_a_write(Error::new(
                         e.reason,
                         format!("the {kind} notification got no answer ({})", e.category),
-                    );
-                    out.retryable = false;
-                    out
+                    ))
                 })?;
                 let status = response.status().as_u16();
                 if response.status().is_success() {
                     return Ok(status);
                 }
-                let mut e = crate::github::classify(
+                Err(retry::for_a_write(crate::github::classify(
                     status,
                     response.headers(),
                     format!("the {kind} notification was answered HTTP {status}"),
-                );
-                // Sent at most once unless the receiver refused it unprocessed (429).
-                e.retryable = e.reason == Reason::RateLimited;
-                Err(e)
+                )))
             }
         })
         .await;
@@ -352,10 +347,6 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
         .chain_update(inner)
         .finalize()
         .into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -185,11 +185,11 @@ fn format_is_detected_from_the_host_or_given() {
 #[test]
 fn hmac_matches_rfc_4231() {
     assert_eq!(
-        hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+        crate::digest::hex_lower(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
     );
     assert_eq!(
-        hex(&hmac_sha256(
+        crate::digest::hex_lower(&hmac_sha256(
             &[0xaa; 131],
             b"Test Using Larger Than Block-Size Key - Hash Key First"
         )),
@@ -219,7 +219,10 @@ async fn the_body_is_posted_and_signed() {
         Some("shh".into()),
     );
     let body = webhook.payload(&r).to_string();
-    let signature = format!("sha256={}", hex(&hmac_sha256(b"shh", body.as_bytes())));
+    let signature = format!(
+        "sha256={}",
+        crate::digest::hex_lower(&hmac_sha256(b"shh", body.as_bytes()))
+    );
     let mock = server
         .mock("POST", "/hook/s3cr3t-path")
         .match_header("content-type", "application/json")

@@ -185,6 +185,17 @@ pub fn classify_status(
     error
 }
 
+/// The retry rule of a request that creates something (a deployment, a dispatch, a message): it
+/// may have arrived even when it failed, so it is re-sent only when the server refused it
+/// unprocessed (a rate limit); any other failure is final.
+#[must_use]
+pub fn for_a_write(mut error: Error) -> Error {
+    if error.reason != Reason::RateLimited {
+        error.retryable = false;
+    }
+    error
+}
+
 /// Runs `operation` under `policy`: retries what is retryable, sleeping through the runtime seam.
 ///
 /// # Errors
@@ -255,6 +266,21 @@ mod tests {
         assert_eq!(e.retryable, reason.traits().retryable);
         assert_eq!(e.status, Some(status));
         assert_eq!(e.registry_code.as_deref(), code);
+    }
+
+    #[test]
+    fn a_write_is_retried_only_after_a_rate_limit() {
+        let rate_limited = classify_status(429, None, Route::Other, "x".into());
+        assert!(for_a_write(rate_limited).retryable);
+        for status in [500, 502, 503, 504, 408] {
+            let e = classify_status(status, None, Route::Other, "x".into());
+            assert!(e.retryable, "{status} is transient for a read");
+            assert!(
+                !for_a_write(e).retryable,
+                "{status} may have arrived: final for a write"
+            );
+        }
+        assert!(!for_a_write(Error::network("reset")).retryable);
     }
 
     #[test]
