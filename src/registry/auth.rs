@@ -32,11 +32,7 @@ impl RegistryClient {
                 let Some(c) = &host.credential else {
                     return Err(self.no_credentials(host_name));
                 };
-                let raw = format!("{}:{}", c.username, c.password.expose());
-                return Ok(Some(format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(raw)
-                )));
+                return Ok(Some(basic(c)));
             }
             Challenge::Bearer { realm, service, .. } => (realm, service),
         };
@@ -78,30 +74,12 @@ impl RegistryClient {
         }
         let mut request = Request::new(Method::GET, url.to_string());
         if let Some(c) = &host.credential {
-            let raw = format!("{}:{}", c.username, c.password.expose());
-            request = request.header(
-                "Authorization",
-                format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(raw)
-                ),
-            );
+            request = request.header("Authorization", basic(c));
         }
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let response = self.connection.send(request).await?;
         if response.status() == 401 || response.status() == 403 {
-            return Err(if host.credential.is_some() {
-                Error::authentication(format!(
-                    "the token service for {host_name} rejected the {} credentials",
-                    self.role
-                ))
-                .hint(format!(
-                    "check the {} username and password (or token) for {host_name}",
-                    self.role
-                ))
-            } else {
-                self.no_credentials(host_name)
-            });
+            return Err(self.rejected(host_name, host, "the token service for "));
         }
         if !response.status().is_success() {
             let status = response.status().as_u16();
@@ -120,6 +98,22 @@ impl RegistryClient {
         let header = format!("Bearer {}", token.value.expose());
         *slot = Some(token);
         Ok(Some(header))
+    }
+
+    /// `who` (the registry `host_name` itself, or its token service) refused: the credentials are
+    /// wrong, or none were given.
+    fn rejected(&self, host_name: &str, host: &Host, who: &str) -> Error {
+        if host.credential.is_none() {
+            return self.no_credentials(host_name);
+        }
+        Error::authentication(format!(
+            "{who}{host_name} rejected the {} credentials",
+            self.role
+        ))
+        .hint(format!(
+            "check the {} username and password (or token) for {host_name}",
+            self.role
+        ))
     }
 
     fn no_credentials(&self, host: &str) -> Error {
@@ -182,18 +176,7 @@ impl RegistryClient {
                 )));
             }
             if reauthed || matches!(challenge, Challenge::None) {
-                return Err(if host.credential.is_some() {
-                    Error::authentication(format!(
-                        "{host_name} rejected the {} credentials",
-                        self.role
-                    ))
-                    .hint(format!(
-                        "check the {} username and password (or token) for {host_name}",
-                        self.role
-                    ))
-                } else {
-                    self.no_credentials(host_name)
-                });
+                return Err(self.rejected(host_name, &host, ""));
             }
             if let Ok(mut c) = host.challenge.lock() {
                 *c = challenge;
@@ -214,4 +197,13 @@ impl RegistryClient {
             auth = self.fetch_token(host_name, &host, true).await?;
         }
     }
+}
+
+/// The `Authorization` value of basic authentication with `credential`.
+fn basic(credential: &super::credentials::Credential) -> String {
+    let raw = format!("{}:{}", credential.username, credential.password.expose());
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
 }
