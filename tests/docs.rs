@@ -119,3 +119,37 @@ fn architecture_module_map_is_complete() {
         .collect::<Vec<_>>();
     assert!(listed.is_empty(), "in the module map but gone: {listed:?}");
 }
+
+/// The prebuilt CLI (issue 11): the release workflow builds the static binary for both Linux
+/// architectures with the script the README names, natively on a runner of each, and publishes
+/// one SHA256SUMS; the README's install section names the assets the workflow publishes.
+#[test]
+fn release_publishes_static_binaries_for_both_architectures() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workflow = std::fs::read_to_string(root.join(".github/workflows/release.yml")).unwrap();
+    let script = std::fs::read_to_string(root.join("scripts/build-release.sh")).unwrap();
+    let readme = readme();
+    for (runner, target) in [
+        ("ubuntu-24.04", "x86_64-unknown-linux-musl"),
+        ("ubuntu-24.04-arm", "aarch64-unknown-linux-musl"),
+    ] {
+        let leg = format!("- runner: {runner}\n            target: {target}");
+        assert!(
+            workflow.contains(&leg),
+            "release.yml has no matrix leg {runner} → {target}"
+        );
+        assert!(
+            readme.contains(&format!("image-promote-<version>-{target}")),
+            "README's install section does not name the {target} asset"
+        );
+    }
+    assert!(workflow.contains("bash scripts/build-release.sh"));
+    assert!(workflow.contains("> SHA256SUMS") && workflow.contains("sha256sum -c"));
+    assert!(readme.contains("sha256sum -c --ignore-missing SHA256SUMS"));
+    // The asset name the script writes is the one the README and the workflow expect.
+    assert!(script.contains(r#"name="image-promote-$version-$target""#));
+    assert!(
+        script.contains("readelf -l") && script.contains("(NEEDED)"),
+        "the script checks the binary is static"
+    );
+}
