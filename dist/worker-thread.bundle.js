@@ -1477,7 +1477,7 @@ function handle(call, id, payload) {
 			return createFuture(createHttpRequest(method, scheme, authority, pathWithQuery, headers, body, connectTimeout, betweenBytesTimeout, firstByteTimeout), void 0);
 		}
 		case OUTPUT_STREAM_CREATE | HTTP: {
-			const stream = new PassThrough();
+			const stream = new PassThrough({ highWaterMark: 1 << 20 });
 			stream["contentLength"] = payload;
 			stream["bytesRemaining"] = payload;
 			return createWritableStream(stream);
@@ -1508,7 +1508,8 @@ function handle(call, id, payload) {
 					val: stream.contentLength - stream.bytesRemaining
 				}
 			};
-			return handle(OUTPUT_STREAM_WRITE, id, payload);
+			handle(OUTPUT_STREAM_WRITE, id, payload);
+			return BigInt(stream.writableHighWaterMark - stream.writableLength);
 		}
 		case OUTPUT_STREAM_DISPOSE | HTTP: throw new Error("wasi-io trap: Output stream dispose not implemented as an IO-call for HTTP");
 		case HTTP_OUTPUT_STREAM_FINISH: {

@@ -5,7 +5,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use sha2::{Digest as _, Sha256, Sha512};
+#[cfg(not(target_family = "wasm"))]
+use sha2::Sha512;
+use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Result};
 
@@ -174,8 +176,13 @@ pub(crate) fn hex_lower(bytes: &[u8]) -> String {
 }
 
 enum HasherState {
+    #[cfg(not(target_family = "wasm"))]
     Sha256(Sha256),
+    #[cfg(not(target_family = "wasm"))]
     Sha512(Box<Sha512>),
+    /// Under the Node action: the host's digest (`src/host/`), not software hashing in wasm.
+    #[cfg(target_family = "wasm")]
+    Host(Algorithm, crate::host::Hasher),
 }
 
 /// An incremental hasher for one algorithm.
@@ -187,6 +194,12 @@ impl Hasher {
     /// A hasher for `algorithm`.
     #[must_use]
     pub fn new(algorithm: Algorithm) -> Self {
+        #[cfg(target_family = "wasm")]
+        let state = HasherState::Host(
+            algorithm,
+            crate::host::Hasher::new(algorithm == Algorithm::Sha512),
+        );
+        #[cfg(not(target_family = "wasm"))]
         let state = match algorithm {
             Algorithm::Sha256 => HasherState::Sha256(Sha256::new()),
             Algorithm::Sha512 => HasherState::Sha512(Box::new(Sha512::new())),
@@ -197,8 +210,12 @@ impl Hasher {
     /// Feeds bytes.
     pub fn update(&mut self, bytes: &[u8]) {
         match &mut self.state {
+            #[cfg(not(target_family = "wasm"))]
             HasherState::Sha256(h) => h.update(bytes),
+            #[cfg(not(target_family = "wasm"))]
             HasherState::Sha512(h) => h.update(bytes),
+            #[cfg(target_family = "wasm")]
+            HasherState::Host(_, h) => h.update(bytes),
         }
     }
 
@@ -206,13 +223,20 @@ impl Hasher {
     #[must_use]
     pub fn finish(self) -> Digest {
         match self.state {
+            #[cfg(not(target_family = "wasm"))]
             HasherState::Sha256(h) => Digest {
                 algorithm: Algorithm::Sha256,
                 hex: hex_lower(&h.finalize()),
             },
+            #[cfg(not(target_family = "wasm"))]
             HasherState::Sha512(h) => Digest {
                 algorithm: Algorithm::Sha512,
                 hex: hex_lower(&h.finalize()),
+            },
+            #[cfg(target_family = "wasm")]
+            HasherState::Host(algorithm, h) => Digest {
+                algorithm,
+                hex: hex_lower(&h.finish()),
             },
         }
     }

@@ -12,6 +12,8 @@ pub mod digest;
 pub mod error;
 pub mod gate;
 pub mod github;
+#[cfg(target_family = "wasm")]
+mod host;
 pub mod media;
 #[cfg(not(target_family = "wasm"))]
 pub mod native;

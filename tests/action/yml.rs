@@ -268,7 +268,11 @@ fn the_container_action_declares_what_the_node_action_declares() {
     assert_eq!(parsed["inputs"], action_yml()["inputs"]);
     assert_eq!(parsed["outputs"], action_yml()["outputs"]);
     assert!(root.join("Dockerfile").is_file());
-    for file in ["dist/index.mjs", "dist/worker-thread.bundle.js"] {
+    for file in [
+        "dist/index.mjs",
+        "dist/worker-thread.bundle.js",
+        "dist/image-promote.core.wasm",
+    ] {
         assert!(root.join(file).is_file(), "{file} is not committed");
     }
 }
