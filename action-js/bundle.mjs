@@ -1,6 +1,6 @@
 // Bundles wrapper.mjs (+ the jco output in build/ and the preview2 shim) into dist/index.mjs, and
 // copies the shim's worker file next to it (the shim loads it by URL; esbuild cannot inline it).
-// Two patches to the pinned shim (0.26.1), applied here and refused if the code moved:
+// Patches to the pinned shim (0.26.1), applied here and refused if the code moved:
 // - its openAt rejects the `mutate-directory` flag that wasi-libc sets on every open for writing,
 //   so the component could not append to its sink journal (wasmtime accepts the flag);
 // - an outgoing HTTP body is a PassThrough with Node's default high-water mark (16 KiB on
@@ -10,7 +10,13 @@
 // - and `write` on an HTTP body answers with the permit left after it, which the next
 //   `check-write` returns without another round trip (a lower bound: the stream only drains in
 //   between; used once, then asked again; the worker still refuses a write over the real limit).
-//   wstd writes as check-write, write, check-write, …: half of an upload's round trips go.
+//   wstd writes as check-write, write, check-write, …: half of an upload's round trips go;
+// - a call to the worker transfers (instead of cloning) a byte payload that owns its whole buffer:
+//   jco lowers every `list<u8>` the component passes to a fresh copy of wasm memory, used once
+//   (cloning 1 GiB of upload chunks cost the main thread about 2 s of 7.5 here);
+// - an HTTP response body reads ahead: the main thread asks the worker for up to 1 MiB (the
+//   response's high-water mark raised to match) and serves the component's 64 KiB reads (wstd's
+//   frame size) from what it holds, in order, before it asks again.
 import { build } from "esbuild";
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -41,11 +47,58 @@ const PERMIT_CACHE = [
   ],
 ];
 
+const READ_AHEAD = [
+  [
+    "    read(len) {\n        return streamIoErrorCall(INPUT_STREAM_READ | this.#streamType, this.#id, len);\n    }\n    blockingRead(len) {\n",
+    `    #ahead = null;
+    read(len) {
+        if (this.#streamType !== HTTP) {
+            return streamIoErrorCall(INPUT_STREAM_READ | this.#streamType, this.#id, len);
+        }
+        if (!this.#ahead || this.#ahead.byteLength === 0) {
+            const got = streamIoErrorCall(INPUT_STREAM_READ | HTTP, this.#id, len > 1048576n ? len : 1048576n);
+            if (got.byteLength <= Number(len)) {
+                return got;
+            }
+            this.#ahead = got;
+        }
+        const n = Math.min(Number(len), this.#ahead.byteLength);
+        const out = this.#ahead.subarray(0, n);
+        this.#ahead = this.#ahead.subarray(n);
+        return out;
+    }
+    blockingRead(len) {
+        if (this.#ahead && this.#ahead.byteLength > 0) {
+            return this.read(len);
+        }
+`,
+  ],
+  [
+    "    skip(len) {\n",
+    "    skip(len) {\n        if (this.#ahead && this.#ahead.byteLength > 0) {\n            return BigInt(this.read(len).byteLength);\n        }\n",
+  ],
+  [
+    "    blockingSkip(len) {\n",
+    "    blockingSkip(len) {\n        if (this.#ahead && this.#ahead.byteLength > 0) {\n            return BigInt(this.read(len).byteLength);\n        }\n",
+  ],
+];
+
+const TRANSFER_PAYLOADS = [
+  [
+    "        worker.postMessage(msg);\n",
+    "        worker.postMessage(msg, args.filter((a) => a instanceof Uint8Array && a.byteOffset === 0 &&\n            a.byteLength === a.buffer.byteLength && !(a.buffer instanceof SharedArrayBuffer)).map((a) => a.buffer));\n",
+  ],
+];
+
 const patchShim = {
   name: "patch-preview2-shim",
   setup(b) {
+    b.onLoad({ filter: /preview2-shim[\\/]dist[\\/]synckit[\\/]index\.js$/ }, (args) => ({
+      contents: patch(args.path, readFileSync(args.path, "utf8"), TRANSFER_PAYLOADS),
+      loader: "js",
+    }));
     b.onLoad({ filter: /preview2-shim[\\/]dist[\\/]io[\\/]worker-io\.js$/ }, (args) => ({
-      contents: patch(args.path, readFileSync(args.path, "utf8"), PERMIT_CACHE),
+      contents: patch(args.path, readFileSync(args.path, "utf8"), [...PERMIT_CACHE, ...READ_AHEAD]),
       loader: "js",
     }));
     b.onLoad({ filter: /preview2-shim[\\/]dist[\\/]nodejs[\\/]filesystem\.js$/ }, (args) => {
@@ -75,6 +128,10 @@ writeFileSync(
   `${out}/worker-thread.bundle.js`,
   patch(workerPath, readFileSync(workerPath, "utf8"), [
     ["const stream = new PassThrough();", "const stream = new PassThrough({ highWaterMark: 1 << 20 });"],
+    [
+      "\t\tconst bodyStreamId = createReadableStream(res);\n",
+      "\t\tres._readableState.highWaterMark = Math.max(res._readableState.highWaterMark, 1 << 20);\n\t\tconst bodyStreamId = createReadableStream(res);\n",
+    ],
     [
       "\t\t\t};\n\t\t\treturn handle(OUTPUT_STREAM_WRITE, id, payload);\n",
       "\t\t\t};\n\t\t\thandle(OUTPUT_STREAM_WRITE, id, payload);\n\t\t\treturn BigInt(stream.writableHighWaterMark - stream.writableLength);\n",

@@ -398,6 +398,7 @@ async function createHttpRequest(method, scheme, authority, pathWithQuery, heade
 		if (betweenBytesTimeout) res.once("readable", () => {
 			res.setTimeout(Number(betweenBytesTimeout / 1000000n));
 		});
+		res._readableState.highWaterMark = Math.max(res._readableState.highWaterMark, 1 << 20);
 		const bodyStreamId = createReadableStream(res);
 		return {
 			status: res.statusCode,

@@ -6,6 +6,8 @@
 //! follows no redirects; unit tests use an in-memory fake (`fake`). No reqwest or wstd type and no
 //! runtime crosses this trait.
 
+#[cfg(any(test, target_family = "wasm"))]
+pub mod coalesce;
 #[cfg(test)]
 pub mod fake;
 #[cfg(any(test, target_family = "wasm"))]

@@ -50,7 +50,7 @@ impl WasiTransport {
         let body = match body {
             Body::Empty => wstd::http::Body::empty(),
             Body::Bytes(b) => wstd::http::Body::from(b),
-            Body::Stream(s, _) => wstd::http::Body::from_try_stream(s),
+            Body::Stream(s, _) => wstd::http::Body::from_try_stream(super::coalesce::coalesced(s)),
         };
         let mut client = wstd::http::Client::new();
         client.set_connect_timeout(self.options.connect_timeout);
