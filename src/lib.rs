@@ -20,6 +20,7 @@ pub mod policy;
 pub mod promote;
 pub mod reference;
 pub mod registry;
+pub mod release;
 pub mod report;
 pub mod resolve;
 pub mod runtime;

@@ -1,0 +1,5 @@
+//! Releases of many services: the plan file (`plan_file`), the plan it gives against the
+//! registries (incoming vs outgoing per service, an action each: `diff`), and its renderings
+//! (JSON, the Markdown table, the GitHub Actions matrix: `render`).
+
+pub mod plan_file;
