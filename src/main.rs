@@ -28,6 +28,7 @@ async fn command(cli: Cli) -> image_promote::error::Result<()> {
         Command::Check(args) => image_promote::commands::check::run(args).await,
         Command::Promote(args) => image_promote::commands::promote::run(args).await,
         Command::Plan(args) => image_promote::commands::plan::run(args).await,
+        Command::Report(args) => image_promote::commands::report::run(&args),
     }
 }
 

@@ -10,12 +10,12 @@ use super::RegistryArgs;
 use crate::error::Result;
 use crate::release::cas::CompareAndSwap;
 
-/// How `plan` prints the plan on stdout.
+/// How `plan` and `report` print on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PlanFormat {
-    /// The plan document (`schemas/plan.schema.json`).
+    /// The JSON document (`plan`: `schemas/plan.schema.json`).
     Json,
-    /// The Markdown table of the step summary.
+    /// The Markdown of the step summary.
     Markdown,
 }
 
@@ -62,4 +62,15 @@ impl LegArgs {
             .map(|v| CompareAndSwap::parse(v, self.moving_tags()))
             .transpose()
     }
+}
+
+/// `image-promote report --merge AUDIT...`: the legs' audit files folded into one release summary.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The legs' audit files (or directories holding `promotion-*.json`, searched two levels deep), in any order.
+    #[arg(long, value_name = "AUDIT", num_args = 1.., required = true)]
+    pub merge: Vec<PathBuf>,
+    /// What stdout gets: the JSON report or the Markdown table.
+    #[arg(long, value_enum, default_value = "json", help_heading = "Output")]
+    pub format: PlanFormat,
 }

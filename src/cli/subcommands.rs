@@ -50,6 +50,8 @@ pub enum Command {
     Promote(PromoteArgs),
     /// Plan a release of many services from a plan file: incoming vs outgoing per service, read-only (exit 0 plan, 3 blocked).
     Plan(super::release::PlanArgs),
+    /// Fold the audit files of a release's legs into one summary (`--merge`; statuses never move backwards).
+    Report(super::release::MergeArgs),
 }
 
 /// `image-promote copy`: the engine alone, no checks.

@@ -7,3 +7,4 @@ pub mod check;
 pub mod copy;
 pub mod plan;
 pub mod promote;
+pub mod report;

@@ -378,12 +378,37 @@ fn compare_and_swap_refuses_a_leg_when_prod_moved() {
     let run = plan(&file);
     let legs = crate::release::legs(&run);
     assert_eq!(legs[0]["previous_digest"], hotfix.digest);
-    let leg = run_leg(&legs[0]);
-    assert_eq!(leg.code(), Some(0), "{}", text(&leg.out));
+    let second = run_leg(&legs[0]);
+    assert_eq!(second.code(), Some(0), "{}", text(&second.out));
     assert_eq!(
         tag_digest(&r.production, &api, "prod").as_deref(),
         Some(v2.digest.as_str())
     );
+
+    // One record for the release: the refused leg and its successful re-run, in either order.
+    let audit = |run: &Run| run.workspace.path().join(run.output("audit-file"));
+    let (refused, promoted) = (audit(&leg), audit(&second));
+    for order in [[&refused, &promoted], [&promoted, &refused]] {
+        let mut cmd = bin();
+        cmd.arg("report").arg("--merge").args(order);
+        let (mut cmd, step) = step_command(cmd, &[]);
+        let out = step.finish(cmd.output().unwrap());
+        assert_eq!(out.code(), Some(0), "{}", text(&out.out));
+        let report: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+        assert_eq!(report["overall"], "success", "{report:#}");
+        let services = report["services"].as_array().unwrap();
+        assert_eq!(services.len(), 1, "{report:#}");
+        assert_eq!(services[0]["status"], "promoted");
+        assert_eq!(services[0]["destination_digest"], v2.digest);
+        assert_eq!(services[0]["audit_file"], promoted.display().to_string());
+        assert_eq!(services[0]["superseded"][0]["status"], "refused");
+        assert_eq!(out.output("overall"), "success");
+        assert!(
+            out.summary.contains("| api | promoted (after 1 earlier) |"),
+            "{}",
+            out.summary
+        );
+    }
 }
 
 #[test]
