@@ -5,6 +5,7 @@
 
 pub mod cas;
 pub mod diff;
+pub mod history;
 pub mod merge;
 pub mod plan_file;
 pub mod render;
