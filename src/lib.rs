@@ -19,6 +19,7 @@ pub mod notify;
 pub mod policy;
 pub mod promote;
 pub mod reference;
+pub mod referrers;
 pub mod registry;
 pub mod release;
 pub mod report;

@@ -8,6 +8,7 @@ pub mod challenge;
 pub mod credentials;
 mod hosts;
 mod manifest;
+pub mod referrers;
 pub mod retry;
 pub mod scheme;
 #[cfg(test)]

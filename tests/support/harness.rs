@@ -192,3 +192,26 @@ pub fn exists(path: &Path) -> bool {
 pub fn harness_cert_dir() -> String {
     harness_dir().join("secure/trust").display().to_string()
 }
+
+/// The registry with the OCI 1.1 referrers API (ferro-oci-server) of the tests.
+pub const FERRO: &str = "127.0.0.1:5103";
+
+/// Starts ferro-oci-server on [`FERRO`] (idempotent, shared by test processes; storage under
+/// `TEST_DIR/ferro`, never wiped), once per process; returns its address.
+pub fn ferro() -> &'static str {
+    static FERRO_UP: OnceLock<()> = OnceLock::new();
+    FERRO_UP.get_or_init(|| {
+        let out = Command::new("bash")
+            .arg(harness("start-ferro.sh"))
+            .args(["--dir", TEST_DIR, "--port", "5103"])
+            .output()
+            .expect("run start-ferro.sh");
+        assert!(
+            out.status.success(),
+            "start-ferro.sh failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    FERRO
+}
