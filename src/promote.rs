@@ -22,6 +22,7 @@ use crate::policy::{CheckSettings as _, Policy};
 use crate::reference::Reference;
 use crate::registry::retry::Budget;
 use crate::registry::{RegistryClient, UploadStart};
+use crate::release::ledger;
 use crate::report::record::{
     Check, Condition, ConditionStatus, CopySummary, Image, Override, Promotion, State, Status,
     millis_since,
@@ -40,6 +41,8 @@ pub struct Plan {
     pub extra_tags: Vec<String>,
     /// A matrix leg's compare-and-swap on its moving tags, judged on the tag plan.
     pub compare_and_swap: Option<crate::release::cas::CompareAndSwap>,
+    /// Tags that may move: a promotion record is pushed before any of them moves.
+    pub moving_tags: Vec<String>,
     /// The digest the source must have.
     pub expected_digest: Option<Digest>,
     /// The policy (built-in default when no file is given).
@@ -200,6 +203,8 @@ async fn stages(
         return Ok(Status::DryRun);
     }
 
+    let record = rec.with(|r| r.clone());
+    ledger::before_tags(&destination, &tags, &graph.root, &plan.moving_tags, &record).await?;
     rec.enter(State::PromotionRunning);
     let t = Instant::now();
     let report = copy_with_retries(&graph, dst, &tags, &options, &source, &destination, rec).await;

@@ -13,6 +13,7 @@ use crate::digest::Digest;
 use crate::error::{Reason, Result};
 use crate::reference::Reference;
 use crate::registry::RegistryClient;
+use crate::release::history::{Kind, Record};
 use crate::release::plan_file::{PlanFile, Service};
 use crate::resolve::{BlobProbe, ImageKind, ResolvedImage};
 use crate::tags::{TagAction, TagPlan};
@@ -39,13 +40,21 @@ pub enum Action {
     Conflict,
     /// The source does not resolve, or not to the pinned digest (blocks).
     Missing,
+    /// A moving tag holds a digest the history does not show as its last promotion: production
+    /// was changed outside the tool (blocks).
+    Drift,
+    /// The incoming digest was rolled back from, and nothing was promoted since (blocks).
+    Held,
 }
 
 impl Action {
     /// Whether the entry blocks the release (exit 3).
     #[must_use]
     pub fn blocks(self) -> bool {
-        matches!(self, Self::Conflict | Self::Missing)
+        matches!(
+            self,
+            Self::Conflict | Self::Missing | Self::Drift | Self::Held
+        )
     }
 
     /// Whether a matrix leg runs for it.
@@ -63,6 +72,8 @@ impl Action {
             Self::NoOp => "no-op",
             Self::Conflict => "conflict",
             Self::Missing => "missing",
+            Self::Drift => "drift",
+            Self::Held => "held",
         }
     }
 }
@@ -157,7 +168,7 @@ pub struct Summary {
     /// `no-op` entries.
     #[serde(rename = "no-op")]
     pub no_op: usize,
-    /// Entries that block (conflict, missing).
+    /// Entries that block (conflict, missing, drift, held).
     pub blocked: usize,
 }
 
@@ -191,7 +202,9 @@ impl ReleasePlan {
                 Action::Promote => summary.promote += 1,
                 Action::Update => summary.update += 1,
                 Action::NoOp => summary.no_op += 1,
-                Action::Conflict | Action::Missing => summary.blocked += 1,
+                Action::Conflict | Action::Missing | Action::Drift | Action::Held => {
+                    summary.blocked += 1;
+                }
             }
         }
         Self {
@@ -279,6 +292,52 @@ pub fn decide(
     (action, tags, reasons)
 }
 
+/// Judges a decided action against the newest record of the main moving tag (`last`; `None`:
+/// the tag has no history, the tool's first use, which is never drift): `held` when the incoming
+/// digest is the one the last rollback moved away from; `drift` when the tag holds (`now`)
+/// another digest than the last record promoted. Pure.
+#[must_use]
+pub fn judge_history(
+    action: Action,
+    incoming: Option<&Digest>,
+    now: Option<&Digest>,
+    last: Option<&Record>,
+) -> Option<(Action, String)> {
+    let last = last?;
+    if action.blocks() {
+        return None;
+    }
+    if last.kind == Kind::Rollback
+        && last.previous_digest.as_ref() == incoming
+        && incoming.is_some()
+    {
+        return Some((
+            Action::Held,
+            format!(
+                "{} was rolled back from (to {}, {}): promote a newer digest",
+                incoming.map_or_else(String::new, Digest::short),
+                last.digest.short(),
+                last.created_at
+            ),
+        ));
+    }
+    match now {
+        Some(now) if *now != last.digest => Some((
+            Action::Drift,
+            format!(
+                "the tag holds {now}, but the last recorded {} was {} ({}): it was changed outside image-promote",
+                match last.kind {
+                    Kind::Promotion => "promotion",
+                    Kind::Rollback => "rollback",
+                },
+                last.digest,
+                last.created_at
+            ),
+        )),
+        _ => None,
+    }
+}
+
 /// The digest the service's moving tags hold now, if any holds one (the first that exists).
 fn previous_digest(tags: &[TagChange]) -> Option<Digest> {
     tags.iter()
@@ -331,8 +390,22 @@ pub async fn plan_service(
             .await?;
         heads.push((tag, now));
     }
-    let (action, tags, why) = decide(service, incoming.digest.as_ref(), heads);
+    let (mut action, tags, why) = decide(service, incoming.digest.as_ref(), heads);
     reasons.extend(why);
+    if let Some(tag) = tags.iter().find(|t| t.kind == TagKind::Moving) {
+        let last =
+            crate::release::ledger::last(destination, &service.destination, &tag.tag).await?;
+        let judged = judge_history(
+            action,
+            incoming.digest.as_ref(),
+            tag.before.as_ref(),
+            last.as_ref(),
+        );
+        if let Some((judged, why)) = judged {
+            action = judged;
+            reasons.push(format!("`{}`: {why}", tag.tag));
+        }
+    }
     let main = service
         .moving_tags
         .first()
@@ -521,6 +594,52 @@ mod tests {
         assert_eq!(previous_digest(&tags), Some(d(2)));
         let (_, tags, _) = decide(&s, Some(&d(1)), heads([Some(3), None, None, None]));
         assert_eq!(previous_digest(&tags), None);
+    }
+
+    #[test]
+    fn history_gives_drift_and_held() {
+        let record = |kind, n: u8, previous: u8| Record {
+            kind,
+            service: "api".into(),
+            repository: "b.io/x".into(),
+            tags: vec!["prod".into()],
+            digest: d(n),
+            previous_digest: Some(d(previous)),
+            run_url: None,
+            promotion_id: "id".into(),
+            created_at: "2026-12-02T00:00:00Z".into(),
+            reason: None,
+        };
+        let promoted = record(Kind::Promotion, 1, 0);
+        // No history at all: the tool's first use is never drift.
+        assert_eq!(
+            judge_history(Action::Update, Some(&d(2)), Some(&d(7)), None),
+            None
+        );
+        // prod holds what the last promotion recorded: fine.
+        assert_eq!(
+            judge_history(Action::Update, Some(&d(2)), Some(&d(1)), Some(&promoted)),
+            None
+        );
+        let (a, why) =
+            judge_history(Action::Update, Some(&d(2)), Some(&d(7)), Some(&promoted)).unwrap();
+        assert_eq!(a, Action::Drift);
+        assert!(why.contains("changed outside image-promote"), "{why}");
+        // Rolled back from 2 to 1: promoting 2 again is held; another digest is an update.
+        let rolled = record(Kind::Rollback, 1, 2);
+        let (a, _) =
+            judge_history(Action::Update, Some(&d(2)), Some(&d(1)), Some(&rolled)).unwrap();
+        assert_eq!(a, Action::Held);
+        assert_eq!(
+            judge_history(Action::Update, Some(&d(3)), Some(&d(1)), Some(&rolled)),
+            None
+        );
+        // A blocked entry stays as it is.
+        assert_eq!(
+            judge_history(Action::Conflict, Some(&d(2)), Some(&d(7)), Some(&promoted)),
+            None
+        );
+        assert!(Action::Drift.blocks() && Action::Held.blocks());
     }
 
     #[test]

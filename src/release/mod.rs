@@ -6,6 +6,7 @@
 pub mod cas;
 pub mod diff;
 pub mod history;
+pub mod ledger;
 pub mod merge;
 pub mod plan_file;
 pub mod render;

@@ -151,6 +151,8 @@ fn mark(action: Action) -> &'static str {
         Action::NoOp => "✅ no-op",
         Action::Conflict => "⛔ conflict",
         Action::Missing => "⛔ missing",
+        Action::Drift => "⛔ drift",
+        Action::Held => "⛔ held",
     }
 }
 

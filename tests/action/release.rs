@@ -199,6 +199,10 @@ impl Release {
     }
 
     fn write(&self, services: &[(&str, &str, &str)]) -> std::path::PathBuf {
+        self.write_to(&registries().production, services)
+    }
+
+    fn write_to(&self, production: &str, services: &[(&str, &str, &str)]) -> std::path::PathBuf {
         let r = registries();
         let mut yaml = String::from(
             "version: 1\ndefaults: { moving-tags: [prod], environment: production }\nservices:\n",
@@ -208,7 +212,7 @@ impl Release {
                 "  - name: {name}\n    source: {}/{}:{source_tag}\n    destination: {}/{}\n    tags: [{version}]\n",
                 r.staging,
                 self.repo(name),
-                r.production,
+                production,
                 self.repo(name)
             ));
         }
@@ -490,4 +494,135 @@ fn a_bad_plan_file_names_the_path_and_writes_nothing() {
         all.contains("`services[0].tags`") && all.contains("expected a sequence"),
         "{all}"
     );
+}
+
+/// The manifest at `host/repo:reference` as JSON (`None`: absent).
+fn manifest(host: &str, repo: &str, reference: &str) -> Option<serde_json::Value> {
+    block_on(async {
+        let resp = client()
+            .get(format!("http://{host}/v2/{repo}/manifests/{reference}"))
+            .header("Accept", MANIFEST_ACCEPT)
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 404 {
+            return None;
+        }
+        assert!(
+            resp.status().is_success(),
+            "GET {repo}:{reference}: {}",
+            resp.status()
+        );
+        Some(crate::support::oci::json(resp).await.unwrap())
+    })
+}
+
+/// The referrers of `digest` as the registry lists them: its referrers API when `api`, else the
+/// fallback index at `sha256-<hex>`.
+fn referrers(host: &str, repo: &str, digest: &str, api: bool) -> Vec<serde_json::Value> {
+    let index = if api {
+        block_on(async {
+            let resp = client()
+                .get(format!("http://{host}/v2/{repo}/referrers/{digest}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "referrers of {digest}");
+            crate::support::oci::json(resp).await.unwrap()
+        })
+    } else {
+        manifest(host, repo, &digest.replace(':', "-")).unwrap_or_default()
+    };
+    index["manifests"].as_array().cloned().unwrap_or_default()
+}
+
+const RECORD_TYPE: &str = "application/vnd.image-promote.promotion.v1+json";
+
+/// Promote v1 through a leg, then v2: each records its promotion (subject: the promoted digest)
+/// before `prod` moves, the pointer names the newest; a `prod` moved by hand is then `drift` and
+/// blocks the plan. `production` is distribution 2.8 (fallback index) or ferro (referrers API).
+fn history_and_drift(production: &str, api: bool) {
+    let r = registries();
+    let rel = Release::new(if api { "hist-api" } else { "hist-tag" });
+    let repo = rel.repo("api");
+    let (v1, v2, hotfix) = (
+        test_image(&repo, "1.0"),
+        test_image(&repo, "2.0"),
+        test_image(&repo, "hotfix"),
+    );
+    push(&r.staging, &repo, &v1, &["1.0"]);
+    push(&r.staging, &repo, &v2, &["2.0"]);
+    for (version, image, previous) in [("1.0", &v1, None), ("2.0", &v2, Some(&v1))] {
+        let file = rel.write_to(production, &[("api", version, version)]);
+        let run = plan(&file);
+        assert_eq!(run.code(), Some(0), "{}", text(&run.out));
+        let json = plan_json(&run);
+        let want = if previous.is_some() {
+            "update"
+        } else {
+            "promote"
+        };
+        assert_eq!(json["services"][0]["action"], want, "{json:#}");
+        let legs = legs(&run);
+        let leg = run_leg(&legs[0]);
+        assert_eq!(leg.code(), Some(0), "{}", text(&leg.out));
+        assert_eq!(
+            tag_digest(production, &repo, "prod").as_deref(),
+            Some(image.digest.as_str())
+        );
+        // The record: a referrer of the promoted digest, listed with its annotations.
+        let listed = referrers(production, &repo, &image.digest, api);
+        // Distinct digests: a registry may list one referrer once per tag it is pushed under.
+        let mut ours: Vec<&serde_json::Value> = listed
+            .iter()
+            .filter(|d| d["artifactType"] == RECORD_TYPE)
+            .collect();
+        ours.dedup_by(|a, b| a["digest"] == b["digest"]);
+        assert_eq!(ours.len(), 1, "{listed:#?}");
+        let a = &ours[0]["annotations"];
+        assert_eq!(a["vnd.image-promote.record.kind"], "promotion");
+        assert_eq!(a["vnd.image-promote.record.digest"], image.digest);
+        assert_eq!(a["vnd.image-promote.record.tags"], "prod");
+        let previous = previous.map_or_else(|| "none".to_owned(), |p| p.digest.clone());
+        assert_eq!(a["vnd.image-promote.record.previous-digest"], previous);
+        assert_eq!(
+            a["vnd.image-promote.record.run-url"],
+            "https://github.com/acme/app/actions/runs/4242/attempts/1"
+        );
+        let record = manifest(production, &repo, ours[0]["digest"].as_str().unwrap()).unwrap();
+        assert_eq!(record["subject"]["digest"], image.digest);
+        // The pointer names the newest record.
+        let pointer = manifest(production, &repo, "image-promote.prod").unwrap();
+        assert_eq!(pointer["subject"]["digest"], image.digest);
+    }
+    let file = rel.write_to(production, &[("api", "2.0", "2.0")]);
+    let again = plan(&file);
+    assert_eq!(again.code(), Some(0), "{}", text(&again.out));
+    assert_eq!(plan_json(&again)["services"][0]["action"], "no-op");
+
+    // prod moved by hand: the history shows v2 as the last promotion.
+    push(production, &repo, &hotfix, &["prod"]);
+    let run = plan(&file);
+    assert_eq!(run.code(), Some(3), "{}", text(&run.out));
+    let json = plan_json(&run);
+    assert_eq!(json["services"][0]["action"], "drift", "{json:#}");
+    let reasons = json["services"][0]["reasons"].to_string();
+    assert!(
+        reasons.contains("changed outside image-promote"),
+        "{reasons}"
+    );
+    assert!(reasons.contains(&v2.digest), "{reasons}");
+    assert_eq!(run.output("count"), "0");
+    assert!(text(&run.out).contains("api (drift)"), "{}", text(&run.out));
+}
+
+#[test]
+fn history_and_drift_on_distribution_fallback_tags() {
+    history_and_drift(&registries().production, false);
+}
+
+#[test]
+fn history_and_drift_on_the_referrers_api() {
+    registries();
+    history_and_drift(crate::support::harness::ferro(), true);
 }
