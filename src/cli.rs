@@ -5,6 +5,7 @@
 //! value parsers and the registry flags, which it turns into clients.
 
 mod groups;
+mod release;
 mod subcommands;
 
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ pub use groups::{
     CheckOptions, DestinationArgs, GateArgs, GitHubArgs, NotifyArgs, OutputArgs, ReportArgs,
     SourceArgs, TagArgs, TransferArgs,
 };
+pub use release::{LegArgs, MergeArgs, PlanArgs, PlanFormat};
 pub use subcommands::{CheckArgs, Cli, Command, CopyArgs, PromoteArgs};
 
 use crate::error::{Error, Result};

@@ -23,6 +23,7 @@ pub mod promote;
 pub mod reference;
 pub mod referrers;
 pub mod registry;
+pub mod release;
 pub mod report;
 pub mod resolve;
 pub mod runtime;

@@ -27,6 +27,8 @@ async fn command(cli: Cli) -> image_promote::error::Result<()> {
         Command::Copy(args) => image_promote::commands::copy::run(args).await,
         Command::Check(args) => image_promote::commands::check::run(args).await,
         Command::Promote(args) => image_promote::commands::promote::run(args).await,
+        Command::Plan(args) => image_promote::commands::plan::run(args).await,
+        Command::Report(args) => image_promote::commands::report::run(&args),
     }
 }
 

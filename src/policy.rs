@@ -14,7 +14,7 @@ mod fields;
 mod platform;
 mod size;
 
-pub(crate) use fields::ParseStr;
+pub(crate) use fields::{ParseStr, describe_yaml_error};
 pub use platform::PlatformSpec;
 pub use size::{format_size, parse_size};
 

@@ -22,6 +22,7 @@ use crate::policy::{CheckSettings as _, Policy};
 use crate::reference::Reference;
 use crate::registry::retry::Budget;
 use crate::registry::{RegistryClient, UploadStart};
+use crate::release::ledger;
 use crate::report::record::{
     Check, Condition, ConditionStatus, CopySummary, Image, Override, Promotion, State, Status,
     millis_since,
@@ -38,6 +39,10 @@ pub struct Plan {
     pub destination: Reference,
     /// Extra destination tags.
     pub extra_tags: Vec<String>,
+    /// A matrix leg's compare-and-swap on its moving tags, judged on the tag plan.
+    pub compare_and_swap: Option<crate::release::cas::CompareAndSwap>,
+    /// Tags that may move: a promotion record is pushed before any of them moves.
+    pub moving_tags: Vec<String>,
     /// The digest the source must have.
     pub expected_digest: Option<Digest>,
     /// The policy (built-in default when no file is given).
@@ -198,6 +203,8 @@ async fn stages(
         return Ok(Status::DryRun);
     }
 
+    let record = rec.with(|r| r.clone());
+    ledger::before_tags(&destination, &tags, &graph.root, &plan.moving_tags, &record).await?;
     rec.enter(State::PromotionRunning);
     let t = Instant::now();
     let report = copy_with_retries(&graph, dst, &tags, &options, &source, &destination, rec).await;
@@ -313,32 +320,24 @@ async fn validate_conditions(
     // The tag plan, before an upload session is opened: a refused tag leaves the destination
     // untouched.
     let t = Instant::now();
-    let tags = check!(
-        "destination-tags",
-        t,
-        destination_tags(src, dst, &plan.extra_tags)
-    );
-    if tags.is_empty() {
-        let e = Error::input(format!(
-            "no destination tag: {dst} names no tag and the source {src} has none"
-        ))
-        .hint("give the destination a tag (registry/repo:tag) or pass tags");
-        condition(
-            rec,
-            "destination-tags",
-            ConditionStatus::Failed,
-            e.message.clone(),
-            t,
-        );
-        return Err(e);
-    }
+    let tags = destination_tags(src, dst, &plan.extra_tags).and_then(|tags| {
+        if tags.is_empty() {
+            return Err(Error::input(format!(
+                "no destination tag: {dst} names no tag and the source {src} has none"
+            ))
+            .hint("give the destination a tag (registry/repo:tag) or pass tags"));
+        }
+        Ok(tags)
+    });
+    let tags = check!("destination-tags", t, tags);
     rec.with(|r| r.request.tags.clone_from(&tags));
     let tag_plan = check!(
         "destination-tags",
         t,
         crate::tags::plan(destination, dst, &tags, &digest, plan.allow_tag_move).await
     );
-    if let Err(e) = tag_plan.ensure_allowed() {
+    let cas = crate::release::cas::check(plan.compare_and_swap.as_ref(), &tag_plan);
+    if let Err(e) = tag_plan.ensure_allowed().and(cas) {
         // The audit lists every tag of the refused plan with its previous digest.
         let message = format!("{}; plan: {}", e.message, tag_plan.describe());
         condition(rec, "destination-tags", ConditionStatus::Failed, message, t);

@@ -220,6 +220,7 @@ fn booleans_parse_alike_everywhere() {
                     "--deep" => p.checks.deep,
                     _ => p.tags.allow_tag_move,
                 },
+                Command::Plan(_) | Command::Report(_) => panic!("{sub} {form}: not {sub}"),
             };
             assert_eq!(got, want, "{sub} {form}");
         }

@@ -12,6 +12,7 @@
 //! | [`ReportArgs`] (--audit-dir, --summary, --environment) | | | ✓ |
 //! | [`GitHubArgs`] (--github-token, --require-approval, --environment-url) | | | ✓ |
 //! | [`NotifyArgs`] (--notify-webhook, --notify-on, --notify-format, --notify-secret) | | | ✓ |
+//! | [`LegArgs`](super::LegArgs) (--moving-tags, --expected-previous) | | | ✓ |
 //! | [`RegistryArgs`] (credentials, TLS, retries) | ✓ | ✓ | ✓ |
 
 use clap::{Args, Parser, Subcommand};
@@ -47,6 +48,10 @@ pub enum Command {
     Check(CheckArgs),
     /// Promote an image: validate conditions, run the checks, gate (force), copy, verify, tag, report.
     Promote(PromoteArgs),
+    /// Plan a release of many services from a plan file: incoming vs outgoing per service, read-only (exit 0 plan, 3 blocked).
+    Plan(super::release::PlanArgs),
+    /// Fold the audit files of a release's legs into one summary (`--merge`; statuses never move backwards).
+    Report(super::release::MergeArgs),
 }
 
 /// `image-promote copy`: the engine alone, no checks.
@@ -126,6 +131,9 @@ pub struct PromoteArgs {
     /// Notifications.
     #[command(flatten)]
     pub notify: NotifyArgs,
+    /// A matrix leg's compare-and-swap (moving tags, expected previous digest).
+    #[command(flatten)]
+    pub leg: super::release::LegArgs,
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,

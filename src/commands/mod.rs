@@ -5,4 +5,6 @@ pub mod after;
 pub mod approval;
 pub mod check;
 pub mod copy;
+pub mod plan;
 pub mod promote;
+pub mod report;

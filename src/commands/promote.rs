@@ -93,7 +93,9 @@ pub fn plan(args: &PromoteArgs, github_sha: Option<String>) -> Result<Plan> {
     Ok(Plan {
         source,
         destination,
-        extra_tags: args.tags.extra_tags(),
+        extra_tags: [args.tags.extra_tags(), args.leg.moving_tags()].concat(),
+        compare_and_swap: args.leg.compare_and_swap()?,
+        moving_tags: args.leg.moving_tags(),
         expected_digest: inputs.expected_digest,
         policy,
         scan_report: inputs.scan_report,

@@ -48,7 +48,7 @@ pub(super) fn label_rules<'de, D: Deserializer<'de>>(
 
 /// serde_norway says `size.max-size: invalid value … at line 3 column 13`; we say
 /// `field `size.max-size`: … (line 3, column 13)`.
-pub(super) fn describe_yaml_error(e: &serde_norway::Error) -> String {
+pub(crate) fn describe_yaml_error(e: &serde_norway::Error) -> String {
     let text = e.to_string();
     let (body, location) = match e.location() {
         Some(l) => {

@@ -13,6 +13,7 @@ mod faults;
 mod github;
 mod node;
 mod notify;
+mod release;
 mod runner;
 mod yml;
 

@@ -56,6 +56,8 @@ fn action_yml_matches_the_cli() {
         "notify-on",
         "notify-format",
         "notify-secret",
+        "moving-tags",
+        "expected-previous",
     ];
     let mut sorted = names.clone();
     sorted.sort_unstable();
