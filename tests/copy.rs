@@ -287,3 +287,37 @@ fn malformed_references_exit_2() {
         );
     }
 }
+
+/// The destination's requests, counted by a proxy: a fresh copy HEADs the top manifest by digest
+/// once (sent with the blobs), a re-run not at all (the tag plan's HEAD named it); each tag is
+/// HEADed by the plan, re-checked, and read back after it is written; the top manifest is read
+/// back once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destination_requests_of_a_fresh_copy_and_of_a_rerun() {
+    use support::proxy::FaultProxy;
+    let r = tokio::task::spawn_blocking(registries).await.unwrap();
+    let dst = FaultProxy::start(&r.production, vec![]).await;
+    let src = format!("{}/app/small:1.0", r.staging);
+    let dst_ref = format!("{}/{}:1.0", dst.addr(), unique("requests"));
+    let copy = || {
+        let (src, dst_ref) = (src.clone(), dst_ref.clone());
+        tokio::task::spawn_blocking(move || promote(&["copy", &src, &dst_ref, "--json"]))
+    };
+    let out = copy().await.unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(json(&out)["blobs"]["copied"], 4);
+    assert_eq!(dst.count("HEAD", "/manifests/sha256:"), 1);
+    assert_eq!(dst.count("HEAD", "/manifests/1.0"), 3);
+    assert_eq!(dst.count("GET", "/manifests/"), 1);
+    assert_eq!(dst.count("PUT", "/manifests/"), 2);
+    dst.clear_requests();
+    let out = copy().await.unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let report = json(&out);
+    assert_eq!(report["no_op"], true, "{report}");
+    assert_eq!(dst.count("HEAD", "/manifests/sha256:"), 0);
+    assert_eq!(dst.count("HEAD", "/manifests/1.0"), 2);
+    assert_eq!(dst.count("GET", "/manifests/"), 1);
+    assert_eq!(dst.count("HEAD", "/blobs/"), 4);
+    assert_eq!(dst.count("PUT", "/"), 0);
+}

@@ -186,24 +186,59 @@ pub async fn copy_graph(
 
     // Does the destination already hold this image? Then blobs are probed with HEAD first (a
     // re-run is all skips). Otherwise each blob starts with one POST that mounts it if the
-    // repository has it (201) or opens its upload (202): one request fewer per blob.
-    let root_present = destination
-        .head_manifest(dst, &graph.root.digest.to_string())
-        .await?;
-    let probe_first = options.dry_run || root_present.is_some();
+    // repository has it (201) or opens its upload (202): one request fewer per blob. The tag
+    // plan's HEADs answer first: a tag at the root digest means present; every tag absent means
+    // a fresh destination, and the root's HEAD (needed before its PUT) goes out with the blobs.
+    let root = graph.root.digest.to_string();
+    let fresh = !options.dry_run
+        && !tags.entries.is_empty()
+        && tags.entries.iter().all(|e| e.previous.is_none());
+    let known_root: Option<Option<Digest>> = if tags
+        .entries
+        .iter()
+        .any(|e| e.previous.as_ref() == Some(&graph.root.digest))
+    {
+        Some(Some(graph.root.digest.clone()))
+    } else if fresh {
+        None
+    } else {
+        Some(destination.head_manifest(dst, &root).await?)
+    };
+    let probe_first = options.dry_run || matches!(known_root, Some(Some(_)));
 
-    // Blobs.
+    // Blobs; meanwhile the root's HEAD (fresh destination), or, when the destination has the top
+    // manifest already, its read-back and the tags' re-check HEADs (independent reads; every
+    // write still comes after the blobs).
     let t = Instant::now();
-    let records = copy_blobs(
-        &source,
-        &destination,
-        graph,
-        dst,
-        options,
-        same_registry,
-        probe_first,
+    let read_early =
+        known_root.as_ref() == Some(&Some(graph.root.digest.clone())) && !options.dry_run;
+    let (records, (early_back, late_root)) = futures_util::future::try_join(
+        copy_blobs(
+            &source,
+            &destination,
+            graph,
+            dst,
+            options,
+            same_registry,
+            probe_first,
+        ),
+        async {
+            if read_early {
+                let read = futures_util::future::try_join(
+                    destination.get_manifest(dst, &root),
+                    crate::tags::head_tags(&destination, &tags.destination, &tags.tag_names()),
+                )
+                .await?;
+                Ok((Some(read), None))
+            } else if known_root.is_none() {
+                Ok((None, destination.head_manifest(dst, &root).await?))
+            } else {
+                Ok((None, None))
+            }
+        },
     )
     .await?;
+    let root_present = known_root.unwrap_or(late_root);
     let blobs_ms = millis(t);
 
     let mut report = CopyReport {
@@ -274,12 +309,25 @@ pub async fn copy_graph(
     }
     let manifests_ms = millis(t);
 
-    // Read back.
+    // Read back; the tags' re-check HEADs go out with it (reads, after the manifests are in place).
     let t = Instant::now();
+    let mut tag_states = Vec::new();
     if !options.dry_run {
-        let back = destination
-            .get_manifest(dst, &graph.root.digest.to_string())
-            .await?;
+        let back = match early_back {
+            Some((back, states)) => {
+                tag_states = states;
+                back
+            }
+            None => {
+                let (back, states) = futures_util::future::try_join(
+                    destination.get_manifest(dst, &graph.root.digest.to_string()),
+                    crate::tags::head_tags(&destination, &tags.destination, &tags.tag_names()),
+                )
+                .await?;
+                tag_states = states;
+                back
+            }
+        };
         if back.digest != graph.root.digest || back.bytes != graph.root.bytes {
             return Err(Error::verification(format!(
                 "{dst}: read back {} instead of {}",
@@ -292,7 +340,12 @@ pub async fn copy_graph(
 
     // Tags last, from the plan.
     let t = Instant::now();
-    report.tags = crate::tags::apply(&destination, tags, &graph.root, options.dry_run).await?;
+    report.tags = if options.dry_run || tag_states.len() == tags.entries.len() {
+        crate::tags::apply_checked(&destination, tags, &graph.root, options.dry_run, tag_states)
+            .await?
+    } else {
+        crate::tags::apply(&destination, tags, &graph.root, options.dry_run).await?
+    };
     let tag_ms = millis(t);
 
     report.no_op = report.blobs.copied == 0
