@@ -320,4 +320,28 @@ async fn destination_requests_of_a_fresh_copy_and_of_a_rerun() {
     assert_eq!(dst.count("GET", "/manifests/"), 1);
     assert_eq!(dst.count("HEAD", "/blobs/"), 4);
     assert_eq!(dst.count("PUT", "/"), 0);
+
+    // An index: each child manifest HEADed once and pushed once, the index last.
+    dst.clear_requests();
+    let (src, dst_ref) = (
+        format!("{}/app/multi:1.0", r.staging),
+        format!("{}/{}:1.0", dst.addr(), unique("requests-index")),
+    );
+    let out = tokio::task::spawn_blocking(move || promote(&["copy", &src, &dst_ref, "--json"]))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(json(&out)["manifests_pushed"], 3);
+    assert_eq!(dst.count("HEAD", "/manifests/sha256:"), 3);
+    assert_eq!(dst.count("PUT", "/manifests/sha256:"), 3);
+    let puts: Vec<String> = dst
+        .requests()
+        .into_iter()
+        .filter(|q| q.method == "PUT" && q.path_and_query.contains("/manifests/sha256:"))
+        .map(|q| q.path_and_query)
+        .collect();
+    assert!(
+        puts.last().is_some_and(|p| p.ends_with(MULTI)),
+        "the index is pushed last: {puts:?}"
+    );
 }

@@ -147,6 +147,46 @@ pub(crate) fn millis(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
+/// HEADs every child manifest of `graph` at the destination, all at once: the digest each answers.
+async fn head_children(
+    destination: &RegistryClient,
+    graph: &ImageGraph,
+    dst: &Reference,
+) -> Result<Vec<Option<Digest>>> {
+    futures_util::future::try_join_all(
+        graph
+            .children
+            .iter()
+            .map(|m| async move { destination.head_manifest(dst, &m.digest.to_string()).await }),
+    )
+    .await
+}
+
+/// Pushes manifest `m` by digest unless `present` (its HEAD) says the destination has it;
+/// whether it was (or, on a dry run, would be) pushed.
+async fn push_manifest(
+    destination: &RegistryClient,
+    dst: &Reference,
+    m: &crate::media::Manifest,
+    present: Option<Digest>,
+    dry_run: bool,
+) -> Result<bool> {
+    match present {
+        Some(d) if d == m.digest => Ok(false),
+        Some(d) => Err(Error::verification(format!(
+            "{dst}: HEAD of manifest {} answered with digest {d}",
+            m.digest
+        ))),
+        None if dry_run => Ok(true),
+        None => {
+            destination
+                .put_manifest(dst, &m.digest.to_string(), m)
+                .await?;
+            Ok(true)
+        }
+    }
+}
+
 /// Copies `graph` (resolved from the source) to `destination`, verifying as it goes; the tags
 /// of `tags` (planned before, see [`crate::tags::plan`]) last.
 ///
@@ -231,14 +271,23 @@ pub async fn copy_graph(
                 .await?;
                 Ok((Some(read), None))
             } else if known_root.is_none() {
-                Ok((None, destination.head_manifest(dst, &root).await?))
+                let (root, children) = futures_util::future::try_join(
+                    destination.head_manifest(dst, &root),
+                    head_children(&destination, graph, dst),
+                )
+                .await?;
+                Ok((None, Some((root, children))))
             } else {
                 Ok((None, None))
             }
         },
     )
     .await?;
-    let root_present = known_root.unwrap_or(late_root);
+    let (root_present, children_present) = match (known_root, late_root) {
+        (Some(root), _) => (root, head_children(&destination, graph, dst).await?),
+        (None, Some((root, children))) => (root, children),
+        (None, None) => return Err(Error::internal("the top manifest's HEAD was not sent")),
+    };
     let blobs_ms = millis(t);
 
     let mut report = CopyReport {
@@ -279,32 +328,30 @@ pub async fn copy_graph(
     report.blobs.foreign = graph.foreign.len();
     report.blob_records = records;
 
-    // Manifests by digest, children first.
+    // Manifests by digest, children first: image manifests (whose blobs are all in place) at
+    // once, then the child indexes in order (each after its own children), the top one last.
     crate::runtime::check_interrupted()?;
     let t = Instant::now();
-    for m in graph.children.iter().chain(std::iter::once(&graph.root)) {
-        let present = if m.digest == graph.root.digest {
-            root_present.clone()
+    let mut images = Vec::new();
+    let mut later = Vec::new();
+    for (m, present) in graph.children.iter().zip(children_present) {
+        if matches!(m.view, crate::media::ManifestView::Image { .. }) {
+            images.push((m, present));
         } else {
-            destination
-                .head_manifest(dst, &m.digest.to_string())
-                .await?
-        };
-        match present {
-            Some(d) if d == m.digest => {}
-            Some(d) => {
-                return Err(Error::verification(format!(
-                    "{dst}: HEAD of manifest {} answered with digest {d}",
-                    m.digest
-                )));
-            }
-            None if options.dry_run => report.manifests_pushed += 1,
-            None => {
-                destination
-                    .put_manifest(dst, &m.digest.to_string(), m)
-                    .await?;
-                report.manifests_pushed += 1;
-            }
+            later.push((m, present));
+        }
+    }
+    later.push((&graph.root, root_present.clone()));
+    let pushed = futures_util::future::try_join_all(
+        images
+            .into_iter()
+            .map(|(m, present)| push_manifest(&destination, dst, m, present, options.dry_run)),
+    )
+    .await?;
+    report.manifests_pushed += pushed.into_iter().filter(|p| *p).count();
+    for (m, present) in later {
+        if push_manifest(&destination, dst, m, present, options.dry_run).await? {
+            report.manifests_pushed += 1;
         }
     }
     let manifests_ms = millis(t);
