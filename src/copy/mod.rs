@@ -92,7 +92,7 @@ pub struct BlobCounts {
 /// Milliseconds per stage.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
-    /// Resolving the source graph.
+    /// Resolving the source graph (the destination tags' HEADs are sent meanwhile).
     pub resolve_ms: u64,
     /// Blob transfers.
     pub blobs_ms: u64,
