@@ -158,6 +158,7 @@ fn build_client(options: &TransportOptions, verify: bool) -> Result<reqwest::Cli
         .connect_timeout(options.connect_timeout)
         .read_timeout(options.read_timeout)
         .pool_max_idle_per_host(32)
+        .http1_only()
         .redirect(reqwest::redirect::Policy::custom(|attempt| {
             if attempt.previous().len() >= 5 {
                 return attempt.error("more than 5 redirects");
@@ -200,7 +201,9 @@ fn build_client(options: &TransportOptions, verify: bool) -> Result<reqwest::Cli
         .map_err(|e| Error::internal(format!("cannot build the HTTP client: {}", error_chain(&e))))
 }
 
-/// rustls as reqwest configures it (TLS 1.2 and 1.3, ALPN h2 then http/1.1), with a [`LazyVerifier`].
+/// rustls as reqwest configures it (TLS 1.2 and 1.3), with a [`LazyVerifier`], offering HTTP/1.1
+/// only: each blob upload gets its own connection instead of sharing one HTTP/2 connection's flow
+/// control (1 GiB to a TLS registry: 6–16 % faster, ~0.3 CPU-s less of ours, bench/notes.md).
 fn verified_tls(extra: Vec<CertificateDer<'static>>) -> Result<rustls::ClientConfig> {
     let provider = rustls::crypto::CryptoProvider::get_default()
         .cloned()
@@ -216,7 +219,7 @@ fn verified_tls(extra: Vec<CertificateDer<'static>>) -> Result<rustls::ClientCon
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tls)
 }
 
@@ -317,6 +320,12 @@ mod tests {
             verifier.inner.get().is_some(),
             "built on the first certificate"
         );
+    }
+
+    #[test]
+    fn tls_offers_http1_only() {
+        let tls = verified_tls(Vec::new()).unwrap();
+        assert_eq!(tls.alpn_protocols, vec![b"http/1.1".to_vec()]);
     }
 
     #[test]
