@@ -39,15 +39,18 @@ summarize() {
     }' "$RES" >"$STATS"
 
   {
-    echo "| scenario | tool | median s | min s | max s | image-promote / skopeo | vs reference | peak RSS MiB | tool CPU s | registry CPU s src / dst | requests dst / src | other_cpu_s max | runs |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-    awk -F'\t' -v vbytes="${VERIFY_BYTES:-0}" '
-      NR == FNR { if (FNR > 1) { med[$1, $2] = $4 } ; next }
+    echo "| scenario | tool | median s | min s | max s | image-promote / skopeo | **vs best peer** | vs reference | peak RSS MiB | tool CPU s | registry CPU s src / dst | requests dst / src | other_cpu_s max | runs |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    awk -F'\t' -v vbytes="${VERIFY_BYTES:-0}" -v peers="${PEERS:-skopeo}" '
+      BEGIN { np = split(peers, pl, " "); for (i = 1; i <= np; i++) ispeer[pl[i]] = 1 }
+      NR == FNR { if (FNR > 1) { med[$1, $2] = $4; if (($2 in ispeer) && (!($1 in best) || $4 < best[$1])) { best[$1] = $4; bestn[$1] = $2 } } ; next }
       FNR == 1 { next }
       {
         sc = $1; tool = $2; base = sc; sub(/^conc-/, "", base)
         ratio = ""; ref = ""
         if (tool ~ /^image-promote/ && (base, "skopeo") in med && med[base, "skopeo"] > 0) ratio = sprintf("%.2f", $4 / med[base, "skopeo"])
+        vbest = ""
+        if (tool ~ /^image-promote/ && (base in best) && best[base] > 0) vbest = sprintf("**%.2f** (%s)", $4 / best[base], bestn[base])
         if (sc == "xreg-big" && (sc, "floor") in med && med[sc, "floor"] > 0 && tool != "floor") ref = sprintf("%.2f × floor", $4 / med[sc, "floor"])
         if (sc == "verify-big") {
           if (vbytes > 0 && $4 > 0) ref = sprintf("%.0f MB/s", vbytes / 1e6 / $4)
@@ -57,7 +60,7 @@ summarize() {
         req = ($11 == "-") ? "-" : ($12 == "same" ? $11 " (one registry)" : $11 " / " $12)
         flag = ($13 > 0.5) ? " *" : ""
         runs = ($14 > 0) ? $14 " of " $3 " FAILED" : $3 " ok"
-        printf "| %s | %s | %.3f | %.3f | %.3f | %s | %s | %.1f | %.2f | %s | %s | %.2f%s | %s |\n", sc, tool, $4, $5, $6, ratio, ref, $7, $8, reg, req, $13, flag, runs
+        printf "| %s | %s | %.3f | %.3f | %.3f | %s | %s | %s | %.1f | %.2f | %s | %s | %.2f%s | %s |\n", sc, tool, $4, $5, $6, ratio, vbest, ref, $7, $8, reg, req, $13, flag, runs
       }' "$STATS" "$STATS"
     if [ -s "$OUT/startup.tsv" ]; then
       echo
@@ -107,6 +110,27 @@ targets() {  # the issue-7 targets, judged from stats.tsv
       if (img > 0) row("container image < 20 MB", 1, sprintf("≈ %.1f MB uncompressed (static binary + CA bundle on scratch), %.1f MB gzipped; estimate, not a built image", img / 1e6, imggz / 1e6), img < 20e6)
       else printf "| container image < 20 MB | not measured (no static binary); the release binary alone is %.1f MB | - |\n", binb / 1e6
     }' "$STATS"
+  echo
+  echo "Issue-15 targets (this run; best peer = the fastest median of ${PEERS:-skopeo} in the same scenario):"
+  echo
+  echo "| target | measured | holds? |"
+  echo "|---|---|---|"
+  awk -F'\t' -v peers="${PEERS:-skopeo}" '
+    BEGIN { np = split(peers, pl, " "); for (i = 1; i <= np; i++) ispeer[pl[i]] = 1 }
+    NR > 1 { med[$1, $2] = $4; if (($2 in ispeer) && (!($1 in best) || $4 < best[$1])) { best[$1] = $4; bestn[$1] = $2 } }
+    function vs(sc, tool, lim, name,   r) {
+      if (!((sc, tool) in med) || !(sc in best)) { printf "| %s | not measured | - |\n", name; return }
+      r = med[sc, tool] / best[sc]
+      printf "| %s | %.2f × %s (%.3f s vs %.3f s) | %s |\n", name, r, bestn[sc], med[sc, tool], best[sc], (r <= lim ? "yes" : "**no**")
+    }
+    END {
+      n = split("xreg-small xreg-multi xreg-big xreg-many xrepo-big-fresh recopy-big secure-big secure-many", sc, " ")
+      for (i = 1; i <= n; i++) vs(sc[i], "image-promote", 0.95, sc[i] " copy ≤ 0.95 × best peer")
+      if (("xreg-big", "floor") in med) printf "| (xreg-big: the registries floor, curl GET \\| PUT) | floor %.3f s = %.2f × best peer | - |\n", med["xreg-big", "floor"], med["xreg-big", "floor"] / best["xreg-big"]
+      vs("xreg-many", "image-promote", 0.6, "xreg-many copy ≤ 0.6 × best peer")
+      vs("secure-many", "image-promote", 0.6, "secure-many copy ≤ 0.6 × best peer")
+      vs("xreg-many", "image-promote promote", 1.0, "xreg-many `promote` (default checks) ≤ 1.0 × best peer copy")
+    }' "$STATS"
 }
 
 # ------------------------------------------------------------------ report
@@ -121,7 +145,7 @@ report() {
   echo
   echo "- $(nproc) CPUs: $(lscpu | awk -F': +' '/^Model name/{print $2; exit}'), SHA-NI: $(grep -qw sha_ni /proc/cpuinfo && echo yes || echo no), AVX-512: $(grep -qw avx512f /proc/cpuinfo && echo yes || echo no)"
   echo "- memory: $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo); kernel $(uname -r); $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
-  echo "- docker-registry $(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null) ($("$REG_REGISTRY_BIN" --version 2>/dev/null | awk '{print $NF}')); skopeo $(dpkg-query -W -f='${Version}' skopeo 2>/dev/null); openssl $(openssl version | awk '{print $2}'); coreutils $(sha256sum --version | awk 'NR==1{print $NF}')"
+  echo "- docker-registry $(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null) ($("$REG_REGISTRY_BIN" --version 2>/dev/null | awk '{print $NF}')); skopeo $(dpkg-query -W -f='${Version}' skopeo 2>/dev/null); crane ${CRANE_VERSION:-?}; oras ${ORAS_VERSION:-?}; openssl $(openssl version | awk '{print $2}'); coreutils $(sha256sum --version | awk 'NR==1{print $NF}')"
   echo "- $IP_VERSION, git $GIT_REV ($GIT_STATE), binary sha256 $IP_SHA…, $(rustc --version 2>/dev/null || echo 'rustc ?')"
   echo "- registries: $([ "$shared" = 1 ] && echo "the shared harness ones" || echo "private instances") (staging $STAGING, production $PROD, secure $SECURE), storage under $REG_HARNESS_DIR"
   echo "- load average at start $LOAD_START, at end $LOAD_END; kept runs with other_cpu_s > 0.5: $noisy of $(grep -vc '^#' "$RES" | awk '{print $1 - 1}'); runs re-done because a neighbour used > 0.5 CPU-s: $NOISY_RETRIES (at most $RETRY_NOISY per run)"
@@ -136,7 +160,8 @@ report() {
   echo "a run during which other processes used > 0.5 CPU-s is done again (at most $RETRY_NOISY times); tools alternate (order rotated each run); destination reset before every"
   echo "copy as in scripts/harness/bench-peers.sh (cross-registry: wipe storage + restart; cross-repo: delete the repository"
   echo "+ restart; recopy: nothing); \`sync\` before each timed command; skopeo as uid 65534 with a new empty blob-info cache"
-  echo "per run; wall time from nanosecond clocks, peak RSS and CPU from \`/usr/bin/time -v\`; requests = access-log lines"
+  echo "per run; crane and oras (static Go binaries from Debian sid, scripts/harness/fetch-peers.sh) at their defaults, logged in to the"
+  echo "TLS registry once with their own \`login\` and trusting the harness CA (bench/tools.sh); \`image-promote promote\` runs the default policy's checks; wall time from nanosecond clocks, peak RSS and CPU from \`/usr/bin/time -v\`; requests = access-log lines"
   echo "in each registry's log for that run (medians; (one registry) = source and destination are the same registry); every copy's destination Docker-Content-Digest checked against the source."
   echo "floor = scripts/harness/floor-copy.sh (every blob piped curl GET | PUT, all at once; wall time of the whole script)."
   if [ -n "${VERIFY_BYTES:-}" ]; then
@@ -152,7 +177,7 @@ report() {
 }
 save_meta() {  # what --report-only needs to render the report again
   { declare -p CMDLINE T_START T_END LOAD_START LOAD_END IP_VERSION IP_SHA GIT_REV GIT_STATE shared STAGING PROD SECURE \
-    REG_HARNESS_DIR RUNS NICE RETRY_NOISY NOISY_RETRIES VERIFY_BYTES HAS_CHECK STARTUP_MED STARTUP_KIND IMAGE_BYTES IMAGE_GZ FAILS 2>/dev/null || true; } \
+    REG_HARNESS_DIR RUNS NICE RETRY_NOISY NOISY_RETRIES VERIFY_BYTES HAS_CHECK STARTUP_MED STARTUP_KIND CRANE_VERSION ORAS_VERSION PEERS IMAGE_BYTES IMAGE_GZ FAILS 2>/dev/null || true; } \
     | sed 's/^declare -a /declare -ga /; s/^declare -- /declare -g /; s/^declare -i /declare -gi /' >"$OUT/meta.sh"
 }
 write_report() {

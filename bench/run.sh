@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# bench/run.sh — image-promote vs skopeo, side by side, on real local registries (issue 7).
+# bench/run.sh — image-promote vs skopeo, crane and oras, side by side, on real local registries (issues 7, 15).
 #
 # Starts its own registries (scripts/harness: staging, production, secure = TLS + basic auth), pushes
 # the fixtures (app/small, app/multi, app/big = 1 GiB in 4 layers, app/many = 200 layers), builds
-# `cargo build --release`, then for every scenario runs `image-promote copy` and `skopeo copy`
-# alternately (the order rotates every run), --runs times each, resetting the destination before
+# `cargo build --release`, then for every scenario runs `image-promote copy`, `skopeo copy`, `crane copy`
+# and `oras cp` (bench/tools.sh says how each is invoked) alternately (the order rotates every run), --runs times each, resetting the destination before
 # every single copy exactly as scripts/harness/bench-peers.sh does:
 #   xreg-*    stop the destination registry, delete its storage, start it empty;
 #   xrepo-*   delete the destination repository's directory, restart the registry (clears its cache);
@@ -16,9 +16,10 @@
 #
 # Scenarios (--only takes a comma-separated subset):
 #   xreg-small xreg-multi xreg-big xreg-many   staging -> production (multi: skopeo --all; big: + the
-#                                              streaming floor, scripts/harness/floor-copy.sh)
-#   xrepo-big-fresh   production app/big -> production promoted/big (image-promote mounts; skopeo with
-#                     an empty cache does not)
+#                                              streaming floor, scripts/harness/floor-copy.sh; many: +
+#                                              `image-promote promote` with the default policy's checks)
+#   xrepo-big-fresh   production app/big -> production promoted/big (image-promote, crane and oras mount;
+#                     skopeo with an empty cache does not)
 #   recopy-big        staging -> production when production already has app/big
 #   secure-big secure-many   staging -> secure (TLS verified with the private CA, basic auth)
 #   verify-big        sha256sum / openssl dgst -sha256 over the 4 layers (1 GiB) concatenated in a temp
@@ -303,30 +304,10 @@ for f in small multi big many; do
   [ "${SRC_DIGEST[$f]}" = "${EXPECT[$f]}" ] || log "WARNING: app/$f:1.0 is ${SRC_DIGEST[$f]}, not the documented ${EXPECT[$f]} (other tar/gzip versions?)"
 done
 
-# ------------------------------------------------------------------ the tools
-SKHOME=$OUT/skopeo-home
-POLICY=$OUT/policy.json
-printf '{"default":[{"type":"insecureAcceptAnything"}]}\n' >"$POLICY"
-rm -rf "$SKHOME"; mkdir -p "$SKHOME/run" "$SKHOME/tmp" "$SKHOME/caches"
-chmod 0700 "$SKHOME/run"; chmod 0644 "$POLICY"
-AS_NOBODY=()
-if [ "$(id -u)" = 0 ]; then AS_NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups); chown -R 65534:65534 "$SKHOME"; fi
-fresh_cache() {  # fresh_cache NAME -> new empty XDG_DATA_HOME (skopeo's blob-info cache lives below it)
-  local d="$SKHOME/caches/$1"; rm -rf "$d"; mkdir -p "$d"
-  [ ${#AS_NOBODY[@]} -eq 0 ] || chown 65534:65534 "$d"
-  echo "$d"
-}
-skopeo_argv() {  # skopeo_argv CACHE_DIR -> array SKOPEO (an exec chain: /usr/bin/time measures skopeo itself)
-  SKOPEO=("${AS_NOBODY[@]}"
-    env HOME="$SKHOME" XDG_DATA_HOME="$1" XDG_RUNTIME_DIR="$SKHOME/run" XDG_CONFIG_HOME="$SKHOME/config"
-    skopeo --tmpdir "$SKHOME/tmp" --policy "$POLICY")
-}
-SK_PLAIN=(--src-tls-verify=false --dest-tls-verify=false)
-SK_SECURE=(--src-tls-verify=false --dest-cert-dir "$(secure_certdir)" --dest-creds "$REG_SECURE_USER:$REG_SECURE_PASSWORD")
-# image-promote: plain HTTP only for the two harness HTTP registries; the secure one is verified with the CA.
-IP_ENV=(env -u RUST_LOG DOCKER_CONFIG=/nonexistent-docker-config)
-IP_PLAIN=(--no-docker-config --insecure-registries "$STAGING,$PROD")
-IP_SECURE=(--no-docker-config --insecure-registries "$STAGING" --ca-cert "$(secure_cacert)" --dest-creds "$REG_SECURE_USER:$REG_SECURE_PASSWORD")
+# ------------------------------------------------------------------ the tools (bench/tools.sh)
+# shellcheck source=tools.sh
+. "$BENCH/tools.sh"
+tools_setup
 
 reset_instance() { "$HARNESS/start-registries.sh" --only "$1" --wipe --quiet >/dev/null; boost "$(running_pid "$1")"; }
 restart_instance() { "$HARNESS/start-registries.sh" --only "$1" --restart --quiet >/dev/null; boost "$(running_pid "$1")"; }
@@ -409,29 +390,6 @@ attempt() {
   done
 }
 
-# copy_tool SC TOOL RUN SRC_INST DST_INST DST_HOST SRC_REF DST_REPO WANT MODE [skopeo extra args]
-# MODE: plain | secure. TOOL: image-promote[ -cN] | skopeo | floor
-copy_tool() {
-  local sc=$1 tool=$2 run=$3 si=$4 di=$5 dh=$6 sref=$7 drepo=$8 want=$9 mode=${10}; shift 10
-  local cache ipargs=() skargs=() conc=()
-  if [ "$mode" = secure ]; then ipargs=("${IP_SECURE[@]}"); skargs=("${SK_SECURE[@]}"); else ipargs=("${IP_PLAIN[@]}"); skargs=("${SK_PLAIN[@]}"); fi
-  case "$tool" in
-    image-promote*)
-      case "$tool" in *" -c"*) conc=(--concurrency "${tool##* -c}") ;; esac
-      one_copy "$sc" "$tool" "$run" "$si" "$di" "$dh" "$drepo" "$want" -- \
-        "${IP_ENV[@]}" "$IP" copy --json "${conc[@]}" "${ipargs[@]}" "$sref" "$dh/$drepo:1.0" ;;
-    skopeo)
-      cache=$(fresh_cache "$sc.$run")
-      skopeo_argv "$cache"
-      one_copy "$sc" "$tool" "$run" "$si" "$di" "$dh" "$drepo" "$want" -- \
-        "${SKOPEO[@]}" copy "${skargs[@]}" "$@" "docker://$sref" "docker://$dh/$drepo:1.0" ;;
-    floor)  # staging -> production only
-      local src_repo=${sref#*/}; src_repo=${src_repo%:*}
-      one_copy "$sc" "$tool" "$run" "$si" "$di" "$dh" "$drepo" "$want" -- \
-        env REG_STAGING_PORT="$REG_STAGING_PORT" REG_PRODUCTION_PORT="$REG_PRODUCTION_PORT" \
-        bash "$HARNESS/floor-copy.sh" "$src_repo" 1.0 "$drepo" ;;
-  esac
-}
 
 # ------------------------------------------------------------------ scenarios
 run_xreg() {  # run_xreg SCENARIO IMAGE TOOLS [skopeo extra args]
@@ -454,7 +412,7 @@ run_xrepo() {
   local sc=$1 i t order
   seed_prod_big
   for i in $(seq 1 "$RUNS"); do
-    mapfile -t order < <(rotate "$i" image-promote skopeo)
+    mapfile -t order < <(IFS=,; rotate "$i" image-promote $PEER_LIST)
     for t in "${order[@]}"; do
       attempt "drop_repo production promoted" -- \
         copy_tool "$sc" "$t" "$i" production production "$PROD" "$PROD/app/big:1.0" promoted/big "${SRC_DIGEST[big]}" plain
@@ -465,7 +423,7 @@ run_recopy() {
   local sc=$1 i t order
   seed_prod_big
   for i in $(seq 1 "$RUNS"); do
-    mapfile -t order < <(rotate "$i" image-promote skopeo)
+    mapfile -t order < <(IFS=,; rotate "$i" image-promote $PEER_LIST)
     for t in "${order[@]}"; do
       attempt : -- copy_tool "$sc" "$t" "$i" staging production "$PROD" "$STAGING/app/big:1.0" app/big "${SRC_DIGEST[big]}" plain
     done
@@ -577,19 +535,20 @@ run_startup() {  # --version start time and size of the benchmarked binary and, 
 
 # ------------------------------------------------------------------ run
 T_START=$(date -u +%FT%TZ)
+PEER_LIST=${PEERS// /,}
 SC_ARGS_MULTI=(--all)
 for sc in $ALL; do
   selected "$sc" || continue
   log "===== scenario $sc"
   case "$sc" in
-    xreg-small) run_xreg "$sc" small image-promote,skopeo ;;
-    xreg-multi) run_xreg "$sc" multi image-promote,skopeo "${SC_ARGS_MULTI[@]}" ;;
-    xreg-big)   run_xreg "$sc" big image-promote,skopeo,floor ;;
-    xreg-many)  run_xreg "$sc" many image-promote,skopeo ;;
+    xreg-small) run_xreg "$sc" small "image-promote,$PEER_LIST" ;;
+    xreg-multi) run_xreg "$sc" multi "image-promote,$PEER_LIST" "${SC_ARGS_MULTI[@]}" ;;
+    xreg-big)   run_xreg "$sc" big "image-promote,$PEER_LIST,floor" ;;
+    xreg-many)  run_xreg "$sc" many "image-promote,image-promote promote,$PEER_LIST" ;;
     xrepo-big-fresh) run_xrepo "$sc" ;;
     recopy-big) run_recopy "$sc" ;;
-    secure-big)  run_secure "$sc" big image-promote,skopeo ;;
-    secure-many) run_secure "$sc" many image-promote,skopeo ;;
+    secure-big)  run_secure "$sc" big "image-promote,$PEER_LIST" ;;
+    secure-many) run_secure "$sc" many "image-promote,$PEER_LIST" ;;
     verify-big) run_verify ;;
     conc-xreg-many) run_xreg "$sc" many "$(sweep_tools)" ;;
     conc-secure-many) run_secure "$sc" many "$(sweep_tools)" ;;

@@ -35,6 +35,7 @@ async fn command(cli: Cli) -> image_promote::error::Result<()> {
 /// Natively: tokio's multi-thread runtime, and SIGINT/SIGTERM stop new work.
 #[cfg(not(target_family = "wasm"))]
 fn run(cli: Cli) -> image_promote::error::Result<()> {
+    image_promote::native::tune_allocator();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -120,6 +120,12 @@ pub struct TagPlan {
 }
 
 impl TagPlan {
+    /// The tags of the plan, in the order they are written.
+    #[must_use]
+    pub fn tag_names(&self) -> Vec<String> {
+        self.entries.iter().map(|e| e.tag.clone()).collect()
+    }
+
     /// Decides each tag from the digest it points at now (`heads`: tag → previous digest, in
     /// order): absent → create, at `target` → keep, elsewhere → move, unless it is a version tag
     /// and `allow_tag_move` is off → refuse. Pure: no request is sent.
@@ -224,6 +230,21 @@ pub async fn plan(
     target: &Digest,
     allow_tag_move: bool,
 ) -> Result<TagPlan> {
+    let heads = head_tags(client, destination, tags).await?;
+    Ok(TagPlan::decide(destination, target, heads, allow_tag_move))
+}
+
+/// HEADs every tag at `destination`: (tag, the digest it points at). Read-only and independent
+/// of the source, so a command may send these while it resolves the source, then decide the plan
+/// with [`TagPlan::decide`].
+///
+/// # Errors
+/// Registry, network and access errors of the HEAD requests.
+pub async fn head_tags(
+    client: &RegistryClient,
+    destination: &Reference,
+    tags: &[String],
+) -> Result<Vec<(String, Option<Digest>)>> {
     let mut heads = Vec::with_capacity(tags.len());
     for tag in tags {
         crate::runtime::check_interrupted()?;
@@ -232,7 +253,7 @@ pub async fn plan(
             .await?;
         heads.push((tag.clone(), previous));
     }
-    Ok(TagPlan::decide(destination, target, heads, allow_tag_move))
+    Ok(heads)
 }
 
 /// A tag's state before and after.
@@ -261,6 +282,26 @@ pub async fn apply(
     manifest: &Manifest,
     dry_run: bool,
 ) -> Result<Vec<TagRecord>> {
+    let now = if dry_run {
+        Vec::new()
+    } else {
+        head_tags(client, &plan.destination, &plan.tag_names()).await?
+    };
+    apply_checked(client, plan, manifest, dry_run, now).await
+}
+
+/// [`apply`] with the tags HEADed already (by [`head_tags`] over [`TagPlan::tag_names`], after
+/// the manifests are in place): the copy sends those HEADs while it reads the top manifest back.
+///
+/// # Errors
+/// As [`apply`]; an internal error if `now` does not hold one state per tag.
+pub async fn apply_checked(
+    client: &RegistryClient,
+    plan: &TagPlan,
+    manifest: &Manifest,
+    dry_run: bool,
+    now: Vec<(String, Option<Digest>)>,
+) -> Result<Vec<TagRecord>> {
     plan.ensure_allowed()?;
     if manifest.digest != plan.target {
         return Err(Error::internal(format!(
@@ -268,12 +309,19 @@ pub async fn apply(
             plan.target, manifest.digest
         )));
     }
+    if !dry_run
+        && (now.len() != plan.entries.len()
+            || now.iter().zip(&plan.entries).any(|((t, _), e)| *t != e.tag))
+    {
+        return Err(Error::internal("the tag states do not match the tag plan"));
+    }
+    let mut now = now.into_iter();
     let mut records = Vec::with_capacity(plan.entries.len());
     for entry in &plan.entries {
         let tagged = plan.destination.with_tag(&entry.tag);
         if !dry_run {
             crate::runtime::check_interrupted()?;
-            let now = client.head_manifest(&tagged, &entry.tag).await?;
+            let now = now.next().and_then(|(_, d)| d);
             if now.as_ref() == Some(&plan.target) {
                 // Already the target (a resumed pass wrote it): nothing to write.
             } else if now != entry.previous {

@@ -287,3 +287,61 @@ fn malformed_references_exit_2() {
         );
     }
 }
+
+/// The destination's requests, counted by a proxy: a fresh copy HEADs the top manifest by digest
+/// once (sent with the blobs), a re-run not at all (the tag plan's HEAD named it); each tag is
+/// HEADed by the plan, re-checked, and read back after it is written; the top manifest is read
+/// back once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destination_requests_of_a_fresh_copy_and_of_a_rerun() {
+    use support::proxy::FaultProxy;
+    let r = tokio::task::spawn_blocking(registries).await.unwrap();
+    let dst = FaultProxy::start(&r.production, vec![]).await;
+    let src = format!("{}/app/small:1.0", r.staging);
+    let dst_ref = format!("{}/{}:1.0", dst.addr(), unique("requests"));
+    let copy = || {
+        let (src, dst_ref) = (src.clone(), dst_ref.clone());
+        tokio::task::spawn_blocking(move || promote(&["copy", &src, &dst_ref, "--json"]))
+    };
+    let out = copy().await.unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(json(&out)["blobs"]["copied"], 4);
+    assert_eq!(dst.count("HEAD", "/manifests/sha256:"), 1);
+    assert_eq!(dst.count("HEAD", "/manifests/1.0"), 3);
+    assert_eq!(dst.count("GET", "/manifests/"), 1);
+    assert_eq!(dst.count("PUT", "/manifests/"), 2);
+    dst.clear_requests();
+    let out = copy().await.unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let report = json(&out);
+    assert_eq!(report["no_op"], true, "{report}");
+    assert_eq!(dst.count("HEAD", "/manifests/sha256:"), 0);
+    assert_eq!(dst.count("HEAD", "/manifests/1.0"), 2);
+    assert_eq!(dst.count("GET", "/manifests/"), 1);
+    assert_eq!(dst.count("HEAD", "/blobs/"), 4);
+    assert_eq!(dst.count("PUT", "/"), 0);
+
+    // An index: each child manifest HEADed once and pushed once, the index last.
+    dst.clear_requests();
+    let (src, dst_ref) = (
+        format!("{}/app/multi:1.0", r.staging),
+        format!("{}/{}:1.0", dst.addr(), unique("requests-index")),
+    );
+    let out = tokio::task::spawn_blocking(move || promote(&["copy", &src, &dst_ref, "--json"]))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(json(&out)["manifests_pushed"], 3);
+    assert_eq!(dst.count("HEAD", "/manifests/sha256:"), 3);
+    assert_eq!(dst.count("PUT", "/manifests/sha256:"), 3);
+    let puts: Vec<String> = dst
+        .requests()
+        .into_iter()
+        .filter(|q| q.method == "PUT" && q.path_and_query.contains("/manifests/sha256:"))
+        .map(|q| q.path_and_query)
+        .collect();
+    assert!(
+        puts.last().is_some_and(|p| p.ends_with(MULTI)),
+        "the index is pushed last: {puts:?}"
+    );
+}

@@ -75,6 +75,14 @@ async fn sigkill_at_twenty_points_never_leaves_a_tag_and_reruns_complete() {
                 // complete (skopeo reads every blob back); before it, the tag does not exist.
                 if let Some(d) = skopeo_digest(&tag, &plain()) {
                     assert_eq!(d, MULTI, "killed after {after} requests");
+                    // The proxy records a request when the upstream answers it, which can come a
+                    // moment after the registry wrote the tag: wait for that record (up to 5 s).
+                    let waited = Instant::now();
+                    while dst_proxy.count("PUT", "/manifests/1.0") == 0
+                        && waited.elapsed() < Duration::from_secs(5)
+                    {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
                     assert!(
                         dst_proxy.count("PUT", "/manifests/1.0") > 0,
                         "a tag exists only once its PUT was sent: {:?}",

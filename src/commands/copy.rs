@@ -8,6 +8,7 @@ use crate::cli::CopyArgs;
 use crate::copy::{CopyOptions, copy_graph};
 use crate::error::Error;
 use crate::resolve::resolve_graph;
+use crate::tags::TagPlan;
 
 /// Runs `copy`.
 ///
@@ -23,18 +24,21 @@ pub async fn run(args: CopyArgs) -> Result<(), Error> {
         destination.add_scope(dst.api_host(), src.repository(), "pull");
     }
     let t = Instant::now();
-    let graph = resolve_graph(&source, &src).await?;
-    let resolve_ms = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
-    // The tag plan, before a byte moves: a refused tag refuses the copy.
     let tags = crate::tags::destination_tags(&src, &dst, &args.tags.extra_tags())?;
-    let tags = crate::tags::plan(
-        &destination,
-        &dst,
-        &tags,
-        &graph.root.digest,
-        args.tags.allow_tag_move,
+    // The destination's tags are HEADed while the source resolves (both only read): on another
+    // registry this also reaches the destination (scheme, auth) during the source's round trips.
+    // Within one registry the source's probe of the host comes first, so the host is probed once.
+    if src.api_host() == dst.api_host() {
+        source.base_url(src.api_host()).await?;
+    }
+    let (graph, heads) = futures_util::future::try_join(
+        resolve_graph(&source, &src),
+        crate::tags::head_tags(&destination, &dst, &tags),
     )
     .await?;
+    let resolve_ms = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
+    // The tag plan, before a byte moves: a refused tag refuses the copy.
+    let tags = TagPlan::decide(&dst, &graph.root.digest, heads, args.tags.allow_tag_move);
     let options = CopyOptions {
         concurrency: args.transfer.concurrency as usize,
         dry_run: args.transfer.dry_run,

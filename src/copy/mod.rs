@@ -92,7 +92,7 @@ pub struct BlobCounts {
 /// Milliseconds per stage.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
-    /// Resolving the source graph.
+    /// Resolving the source graph (the destination tags' HEADs are sent meanwhile).
     pub resolve_ms: u64,
     /// Blob transfers.
     pub blobs_ms: u64,
@@ -147,6 +147,46 @@ pub(crate) fn millis(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
+/// HEADs every child manifest of `graph` at the destination, all at once: the digest each answers.
+async fn head_children(
+    destination: &RegistryClient,
+    graph: &ImageGraph,
+    dst: &Reference,
+) -> Result<Vec<Option<Digest>>> {
+    futures_util::future::try_join_all(
+        graph
+            .children
+            .iter()
+            .map(|m| async move { destination.head_manifest(dst, &m.digest.to_string()).await }),
+    )
+    .await
+}
+
+/// Pushes manifest `m` by digest unless `present` (its HEAD) says the destination has it;
+/// whether it was (or, on a dry run, would be) pushed.
+async fn push_manifest(
+    destination: &RegistryClient,
+    dst: &Reference,
+    m: &crate::media::Manifest,
+    present: Option<Digest>,
+    dry_run: bool,
+) -> Result<bool> {
+    match present {
+        Some(d) if d == m.digest => Ok(false),
+        Some(d) => Err(Error::verification(format!(
+            "{dst}: HEAD of manifest {} answered with digest {d}",
+            m.digest
+        ))),
+        None if dry_run => Ok(true),
+        None => {
+            destination
+                .put_manifest(dst, &m.digest.to_string(), m)
+                .await?;
+            Ok(true)
+        }
+    }
+}
+
 /// Copies `graph` (resolved from the source) to `destination`, verifying as it goes; the tags
 /// of `tags` (planned before, see [`crate::tags::plan`]) last.
 ///
@@ -186,24 +226,68 @@ pub async fn copy_graph(
 
     // Does the destination already hold this image? Then blobs are probed with HEAD first (a
     // re-run is all skips). Otherwise each blob starts with one POST that mounts it if the
-    // repository has it (201) or opens its upload (202): one request fewer per blob.
-    let root_present = destination
-        .head_manifest(dst, &graph.root.digest.to_string())
-        .await?;
-    let probe_first = options.dry_run || root_present.is_some();
+    // repository has it (201) or opens its upload (202): one request fewer per blob. The tag
+    // plan's HEADs answer first: a tag at the root digest means present; every tag absent means
+    // a fresh destination, and the root's HEAD (needed before its PUT) goes out with the blobs.
+    let root = graph.root.digest.to_string();
+    let fresh = !options.dry_run
+        && !tags.entries.is_empty()
+        && tags.entries.iter().all(|e| e.previous.is_none());
+    let known_root: Option<Option<Digest>> = if tags
+        .entries
+        .iter()
+        .any(|e| e.previous.as_ref() == Some(&graph.root.digest))
+    {
+        Some(Some(graph.root.digest.clone()))
+    } else if fresh {
+        None
+    } else {
+        Some(destination.head_manifest(dst, &root).await?)
+    };
+    let probe_first = options.dry_run || matches!(known_root, Some(Some(_)));
 
-    // Blobs.
+    // Blobs; meanwhile the root's HEAD (fresh destination), or, when the destination has the top
+    // manifest already, its read-back and the tags' re-check HEADs (independent reads; every
+    // write still comes after the blobs).
     let t = Instant::now();
-    let records = copy_blobs(
-        &source,
-        &destination,
-        graph,
-        dst,
-        options,
-        same_registry,
-        probe_first,
+    let read_early =
+        known_root.as_ref() == Some(&Some(graph.root.digest.clone())) && !options.dry_run;
+    let (records, (early_back, late_root)) = futures_util::future::try_join(
+        copy_blobs(
+            &source,
+            &destination,
+            graph,
+            dst,
+            options,
+            same_registry,
+            probe_first,
+        ),
+        async {
+            if read_early {
+                let read = futures_util::future::try_join(
+                    destination.get_manifest(dst, &root),
+                    crate::tags::head_tags(&destination, &tags.destination, &tags.tag_names()),
+                )
+                .await?;
+                Ok((Some(read), None))
+            } else if known_root.is_none() {
+                let (root, children) = futures_util::future::try_join(
+                    destination.head_manifest(dst, &root),
+                    head_children(&destination, graph, dst),
+                )
+                .await?;
+                Ok((None, Some((root, children))))
+            } else {
+                Ok((None, None))
+            }
+        },
     )
     .await?;
+    let (root_present, children_present) = match (known_root, late_root) {
+        (Some(root), _) => (root, head_children(&destination, graph, dst).await?),
+        (None, Some((root, children))) => (root, children),
+        (None, None) => return Err(Error::internal("the top manifest's HEAD was not sent")),
+    };
     let blobs_ms = millis(t);
 
     let mut report = CopyReport {
@@ -244,42 +328,53 @@ pub async fn copy_graph(
     report.blobs.foreign = graph.foreign.len();
     report.blob_records = records;
 
-    // Manifests by digest, children first.
+    // Manifests by digest, children first: image manifests (whose blobs are all in place) at
+    // once, then the child indexes in order (each after its own children), the top one last.
     crate::runtime::check_interrupted()?;
     let t = Instant::now();
-    for m in graph.children.iter().chain(std::iter::once(&graph.root)) {
-        let present = if m.digest == graph.root.digest {
-            root_present.clone()
+    let mut images = Vec::new();
+    let mut later = Vec::new();
+    for (m, present) in graph.children.iter().zip(children_present) {
+        if matches!(m.view, crate::media::ManifestView::Image { .. }) {
+            images.push((m, present));
         } else {
-            destination
-                .head_manifest(dst, &m.digest.to_string())
-                .await?
-        };
-        match present {
-            Some(d) if d == m.digest => {}
-            Some(d) => {
-                return Err(Error::verification(format!(
-                    "{dst}: HEAD of manifest {} answered with digest {d}",
-                    m.digest
-                )));
-            }
-            None if options.dry_run => report.manifests_pushed += 1,
-            None => {
-                destination
-                    .put_manifest(dst, &m.digest.to_string(), m)
-                    .await?;
-                report.manifests_pushed += 1;
-            }
+            later.push((m, present));
+        }
+    }
+    later.push((&graph.root, root_present.clone()));
+    let pushed = futures_util::future::try_join_all(
+        images
+            .into_iter()
+            .map(|(m, present)| push_manifest(&destination, dst, m, present, options.dry_run)),
+    )
+    .await?;
+    report.manifests_pushed += pushed.into_iter().filter(|p| *p).count();
+    for (m, present) in later {
+        if push_manifest(&destination, dst, m, present, options.dry_run).await? {
+            report.manifests_pushed += 1;
         }
     }
     let manifests_ms = millis(t);
 
-    // Read back.
+    // Read back; the tags' re-check HEADs go out with it (reads, after the manifests are in place).
     let t = Instant::now();
+    let mut tag_states = Vec::new();
     if !options.dry_run {
-        let back = destination
-            .get_manifest(dst, &graph.root.digest.to_string())
-            .await?;
+        let back = match early_back {
+            Some((back, states)) => {
+                tag_states = states;
+                back
+            }
+            None => {
+                let (back, states) = futures_util::future::try_join(
+                    destination.get_manifest(dst, &graph.root.digest.to_string()),
+                    crate::tags::head_tags(&destination, &tags.destination, &tags.tag_names()),
+                )
+                .await?;
+                tag_states = states;
+                back
+            }
+        };
         if back.digest != graph.root.digest || back.bytes != graph.root.bytes {
             return Err(Error::verification(format!(
                 "{dst}: read back {} instead of {}",
@@ -292,7 +387,12 @@ pub async fn copy_graph(
 
     // Tags last, from the plan.
     let t = Instant::now();
-    report.tags = crate::tags::apply(&destination, tags, &graph.root, options.dry_run).await?;
+    report.tags = if options.dry_run || tag_states.len() == tags.entries.len() {
+        crate::tags::apply_checked(&destination, tags, &graph.root, options.dry_run, tag_states)
+            .await?
+    } else {
+        crate::tags::apply(&destination, tags, &graph.root, options.dry_run).await?
+    };
     let tag_ms = millis(t);
 
     report.no_op = report.blobs.copied == 0

@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use futures_util::future::Either;
+
 use super::transport::{Method, Request, Response, Transport, TransportError};
 use crate::error::{Error, Result};
 
@@ -60,10 +62,24 @@ impl Connection {
             return Ok((b.clone(), None));
         }
         let https = format!("https://{host}");
+        let http = format!("http://{host}");
         let may_use_http = self.is_insecure(host) || crate::reference::is_loopback_host(host);
-        let first = self
-            .send_raw(Request::new(Method::GET, format!("{https}/v2/")))
-            .await;
+        // For a host listed in `insecure-registries` (plain HTTP allowed whatever HTTPS says),
+        // both probes go out at once (HTTPS still wins when it answers): a plain registry costs
+        // one round trip, not a failed handshake and then one. An answered HTTPS probe drops the
+        // plain one unfinished (a TLS port may never answer it). Loopback hosts that are not
+        // listed send plain HTTP only after HTTPS failed without a certificate error.
+        let https_probe = self.send_raw(Request::new(Method::GET, format!("{https}/v2/")));
+        let (first, mut plain) = if self.is_insecure(host) {
+            let http_probe = self.send_raw(Request::new(Method::GET, format!("{http}/v2/")));
+            match futures_util::future::select(Box::pin(https_probe), Box::pin(http_probe)).await {
+                Either::Left((Ok(r), _)) => (Ok(r), None),
+                Either::Left((Err(e), http_probe)) => (Err(e), Some(http_probe.await)),
+                Either::Right((plain, https_probe)) => (https_probe.await, Some(plain)),
+            }
+        } else {
+            (https_probe.await, None)
+        };
         let (base, response) = match first {
             Ok(r) => (https, r),
             Err(e) if !may_use_http => return Err(e.into()),
@@ -71,11 +87,14 @@ impl Connection {
                 return Err(Error::from(e).context(format_args!("{host} speaks HTTPS with a certificate that is not trusted (never downgraded to HTTP)")));
             }
             Err(https_error) => {
-                let http = format!("http://{host}");
-                match self
-                    .send_raw(Request::new(Method::GET, format!("{http}/v2/")))
-                    .await
-                {
+                let plain = match plain.take() {
+                    Some(p) => p,
+                    None => {
+                        self.send_raw(Request::new(Method::GET, format!("{http}/v2/")))
+                            .await
+                    }
+                };
+                match plain {
                     Ok(r) => (http, r),
                     Err(_) => return Err(https_error.into()),
                 }

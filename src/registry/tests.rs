@@ -460,6 +460,33 @@ async fn scheme_probe_prefers_https_and_falls_back_only_where_allowed() {
 }
 
 #[tokio::test]
+async fn an_insecure_listed_host_is_probed_on_both_schemes_at_once_and_https_wins() {
+    let listed = || vec!["registry.internal:5000".to_owned()];
+    // HTTPS fails: plain HTTP, both probes sent, one each.
+    let fake = FakeTransport::new(refused(TransportError::Connect));
+    let c = client_for(&fake, None, 1, listed());
+    assert_eq!(
+        c.base_url("registry.internal:5000").await.unwrap(),
+        "http://registry.internal:5000"
+    );
+    assert_eq!(
+        fake.count(&Method::GET, "https://registry.internal:5000/v2/"),
+        1
+    );
+    assert_eq!(
+        fake.count(&Method::GET, "http://registry.internal:5000/v2/"),
+        1
+    );
+    // HTTPS answers: it is used even though plain HTTP answered too.
+    let fake = FakeTransport::new(|_| answer(200, &[], ""));
+    let c = client_for(&fake, None, 1, listed());
+    assert_eq!(
+        c.base_url("registry.internal:5000").await.unwrap(),
+        "https://registry.internal:5000"
+    );
+}
+
+#[tokio::test]
 async fn a_503_is_retried_and_each_attempt_counted() {
     let failures = AtomicUsize::new(0);
     let fake = FakeTransport::new(move |r| {

@@ -93,11 +93,15 @@ fn walk<'a>(
                     ))
                     .hint("this is not a valid image; check how it was built"));
                 }
-                for child in manifests {
-                    if !seen_manifests.insert(child.digest.clone()) {
-                        continue;
-                    }
-                    let m = client
+                // The children of one index are fetched at once, then walked in order (a child
+                // met in an earlier sibling's walk is skipped there, as before).
+                let mut wanted = BTreeSet::new();
+                let new: Vec<_> = manifests
+                    .iter()
+                    .filter(|c| !seen_manifests.contains(&c.digest) && wanted.insert(&c.digest))
+                    .collect();
+                let fetched = futures_util::future::try_join_all(new.iter().map(|child| async {
+                    client
                         .get_manifest(reference, &child.digest.to_string())
                         .await
                         .map_err(|e| {
@@ -106,7 +110,13 @@ fn walk<'a>(
                                 manifest.digest.short(),
                                 child.digest
                             ))
-                        })?;
+                        })
+                }))
+                .await?;
+                for (child, m) in new.into_iter().zip(fetched) {
+                    if !seen_manifests.insert(child.digest.clone()) {
+                        continue;
+                    }
                     if m.bytes.len() as u64 != child.size {
                         return Err(Error::verification(format!(
                             "{reference}: child manifest {} is {} bytes, the index declares {}",

@@ -2,9 +2,18 @@
 //! keeps two clients (verified, and unverified for `insecure-registries` hosts), follows at most 5
 //! redirects and never from HTTPS to HTTP (reqwest drops credentials on a redirect to another
 //! host), applies the timeouts, and classifies reqwest's failures into [`TransportError`]s whose
-//! messages carry redacted URLs only.
+//! messages carry redacted URLs only. The verified client trusts the system's store plus
+//! `--ca-cert`, as reqwest would, but the store is read on the first certificate to verify
+//! ([`LazyVerifier`]): a run against plain-HTTP registries never pays for it.
+
+use std::sync::{Arc, OnceLock};
 
 use futures_util::TryStreamExt as _;
+use rustls::DigitallySignedStruct;
+use rustls::SignatureScheme;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
 use super::{
     Body, BoxFuture, FinalUrl, Response, Transport, TransportError, TransportOptions, host_port,
@@ -149,6 +158,7 @@ fn build_client(options: &TransportOptions, verify: bool) -> Result<reqwest::Cli
         .connect_timeout(options.connect_timeout)
         .read_timeout(options.read_timeout)
         .pool_max_idle_per_host(32)
+        .http1_only()
         .redirect(reqwest::redirect::Policy::custom(|attempt| {
             if attempt.previous().len() >= 5 {
                 return attempt.error("more than 5 redirects");
@@ -164,6 +174,7 @@ fn build_client(options: &TransportOptions, verify: bool) -> Result<reqwest::Cli
             attempt.follow()
         }));
     if verify {
+        let mut extra = Vec::new();
         for (i, pem) in options.ca_certs.iter().enumerate() {
             let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
                 Error::input(format!("ca-cert #{}: not a PEM certificate bundle: {e}", i + 1))
@@ -175,16 +186,104 @@ fn build_client(options: &TransportOptions, verify: bool) -> Result<reqwest::Cli
                     i + 1
                 )));
             }
-            for c in certs {
-                builder = builder.add_root_certificate(c);
+            for der in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+                extra.push(der.map_err(|e| {
+                    Error::input(format!("ca-cert #{}: not a PEM certificate: {e}", i + 1))
+                })?);
             }
         }
+        builder = builder.use_preconfigured_tls(verified_tls(extra)?);
     } else {
         builder = builder.danger_accept_invalid_certs(true);
     }
     builder
         .build()
         .map_err(|e| Error::internal(format!("cannot build the HTTP client: {}", error_chain(&e))))
+}
+
+/// rustls as reqwest configures it (TLS 1.2 and 1.3), with a [`LazyVerifier`], offering HTTP/1.1
+/// only: each blob upload gets its own connection instead of sharing one HTTP/2 connection's flow
+/// control (1 GiB to a TLS registry: 6–16 % faster, ~0.3 CPU-s less of ours, bench/notes.md).
+fn verified_tls(extra: Vec<CertificateDer<'static>>) -> Result<rustls::ClientConfig> {
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+    let verifier = LazyVerifier {
+        provider: provider.clone(),
+        extra,
+        inner: OnceLock::new(),
+    };
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| Error::internal(format!("cannot configure TLS: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tls)
+}
+
+/// rustls-platform-verifier's verifier (the system store plus `extra`), built on the first
+/// certificate it is asked about. The signature schemes offered in the ClientHello are the
+/// provider's, which is what the built verifier answers too.
+#[derive(Debug)]
+struct LazyVerifier {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    extra: Vec<CertificateDer<'static>>,
+    inner: OnceLock<Result<Arc<rustls_platform_verifier::Verifier>, rustls::Error>>,
+}
+
+impl LazyVerifier {
+    fn inner(&self) -> Result<&rustls_platform_verifier::Verifier, rustls::Error> {
+        self.inner
+            .get_or_init(|| {
+                rustls_platform_verifier::Verifier::new_with_extra_roots(
+                    self.extra.iter().cloned(),
+                    self.provider.clone(),
+                )
+                .map(Arc::new)
+            })
+            .as_deref()
+            .map_err(Clone::clone)
+    }
+}
+
+impl ServerCertVerifier for LazyVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner()?
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner()?.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner()?.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 #[cfg(test)]
@@ -201,6 +300,32 @@ mod tests {
             "invalid peer certificate: UnknownIssuer"
         ));
         assert!(!is_certificate_error("connection refused"));
+    }
+
+    #[test]
+    fn the_trust_store_is_read_on_the_first_certificate_only() {
+        let verifier = LazyVerifier {
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+            extra: Vec::new(),
+            inner: OnceLock::new(),
+        };
+        // Building the ClientHello asks for the schemes: no store yet.
+        assert!(!verifier.supported_verify_schemes().is_empty());
+        assert!(verifier.inner.get().is_none());
+        let junk = CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x01]);
+        let name = ServerName::try_from("registry.example").unwrap();
+        let verdict = verifier.verify_server_cert(&junk, &[], &name, &[], UnixTime::now());
+        assert!(verdict.is_err(), "a junk certificate must not verify");
+        assert!(
+            verifier.inner.get().is_some(),
+            "built on the first certificate"
+        );
+    }
+
+    #[test]
+    fn tls_offers_http1_only() {
+        let tls = verified_tls(Vec::new()).unwrap();
+        assert_eq!(tls.alpn_protocols, vec![b"http/1.1".to_vec()]);
     }
 
     #[test]
