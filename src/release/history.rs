@@ -1,12 +1,12 @@
-//! The format of the promotion history to be kept in the destination registry, no server: each
-//! promotion (or rollback) that moves a moving tag is to push first a small record, an OCI
+//! The format of the promotion history kept in the destination registry, no server: each
+//! promotion (or rollback) that moves a moving tag pushes first a small record, an OCI
 //! artifact whose `subject` is the promoted digest (artifactType [`ARTIFACT_TYPE`]). Its fields
 //! are both in the record blob (JSON) and in the manifest's annotations, so that listing the
 //! referrers of a digest (the referrers API, or the `sha256-<hex>` fallback index, which carry
 //! the annotations) reads the history without fetching a blob. Reading tolerates what other tools
 //! attach (cosign signatures, SBOMs: skipped and counted) and records of ours it cannot parse
 //! (counted). This file holds the record format and its parsing (pure); the registry I/O (write
-//! before the tags move, read in `plan`) lands on the referrers seam (`src/referrers.rs`).
+//! before the tags move, read in `plan`) is `release/ledger.rs`, on the referrers seam.
 
 use std::collections::BTreeMap;
 
