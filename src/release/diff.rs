@@ -295,7 +295,10 @@ pub fn decide(
 /// Judges a decided action against the newest record of the main moving tag (`last`; `None`:
 /// the tag has no history, the tool's first use, which is never drift): `held` when the incoming
 /// digest is the one the last rollback moved away from; `drift` when the tag holds (`now`)
-/// another digest than the last record promoted. Pure.
+/// another digest than the last record promoted — unless it still holds the digest that record
+/// moved from: the record is written before the tags move, so a promotion that failed after
+/// writing it (a tag refused, the run cut) leaves exactly that state, and the next plan is an
+/// ordinary update, not a block. Pure.
 #[must_use]
 pub fn judge_history(
     action: Action,
@@ -322,7 +325,7 @@ pub fn judge_history(
         ));
     }
     match now {
-        Some(now) if *now != last.digest => Some((
+        Some(now) if *now != last.digest && last.previous_digest.as_ref() != Some(now) => Some((
             Action::Drift,
             format!(
                 "the tag holds {now}, but the last recorded {} was {} ({}): it was changed outside image-promote",

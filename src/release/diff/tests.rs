@@ -85,6 +85,12 @@ fn history_gives_drift_and_held() {
         judge_history(Action::Update, Some(&d(2)), Some(&d(7)), Some(&promoted)).unwrap();
     assert_eq!(a, Action::Drift);
     assert!(why.contains("changed outside image-promote"), "{why}");
+    // prod still holds what the last record moved from (0): that promotion failed after writing
+    // its record and before moving the tag; the next plan is an update, not drift.
+    assert_eq!(
+        judge_history(Action::Update, Some(&d(2)), Some(&d(0)), Some(&promoted)),
+        None
+    );
     // Rolled back from 2 to 1: promoting 2 again is held; another digest is an update.
     let rolled = record(Kind::Rollback, 1, 2);
     let (a, _) = judge_history(Action::Update, Some(&d(2)), Some(&d(1)), Some(&rolled)).unwrap();
