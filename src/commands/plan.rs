@@ -9,35 +9,15 @@
 use futures_util::StreamExt as _;
 
 use crate::action::{Runner, output_block};
-use crate::cli::{PlanArgs, PlanFormat, RegistryArgs};
+use crate::cli::{PlanArgs, PlanFormat};
 use crate::error::{Error, Result};
 use crate::release::diff::{ReleasePlan, plan_service};
 use crate::release::plan_file::PlanFile;
 use crate::release::render;
-use crate::report::{Redactor, Sink};
+use crate::report::Sink;
 
 /// Services planned at once (each sends a few HEADs and GETs).
 const CONCURRENCY: usize = 4;
-
-/// The secrets to keep out of every output.
-fn redactor(registry: &RegistryArgs) -> Redactor {
-    let c = &registry.credentials;
-    let mut redactor = Redactor::default();
-    for (user, password) in [
-        (&c.source_username, &c.source_password),
-        (&c.destination_username, &c.destination_password),
-    ] {
-        if let Some(p) = password {
-            redactor.add(p, user.as_deref());
-        }
-    }
-    for pair in [&c.src_creds, &c.dest_creds].into_iter().flatten() {
-        if let Some((user, password)) = pair.split_once(':') {
-            redactor.add(password, Some(user));
-        }
-    }
-    redactor
-}
 
 /// Runs `plan`.
 ///
@@ -46,7 +26,8 @@ fn redactor(registry: &RegistryArgs) -> Redactor {
 pub async fn run(args: PlanArgs) -> Result<()> {
     let env = |k: &str| std::env::var(k).ok();
     let runner = Runner::from_env(&env);
-    let sink = crate::report::journal::sink_for_this_process(redactor(&args.registry));
+    let sink =
+        crate::report::journal::sink_for_this_process(super::credential_redactor(&args.registry));
     if runner.is_some() {
         sink.mask_secrets();
     }

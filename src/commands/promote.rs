@@ -25,21 +25,7 @@ const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
 
 /// The secrets to keep out of every output (passwords, and the `Basic` header forms).
 fn redactor(args: &PromoteArgs) -> Redactor {
-    let c = &args.registry.credentials;
-    let mut redactor = Redactor::default();
-    for (user, password) in [
-        (&c.source_username, &c.source_password),
-        (&c.destination_username, &c.destination_password),
-    ] {
-        if let Some(p) = password {
-            redactor.add(p, user.as_deref());
-        }
-    }
-    for pair in [&c.src_creds, &c.dest_creds].into_iter().flatten() {
-        if let Some((user, password)) = pair.split_once(':') {
-            redactor.add(password, Some(user));
-        }
-    }
+    let mut redactor = super::credential_redactor(&args.registry);
     let n = &args.notify;
     for secret in [
         &args.github.github_token,
