@@ -10,49 +10,33 @@ use std::path::Path;
 use crate::runner::{Run, step_command};
 use crate::support::harness::{bin, project_root, registries, text, unique};
 use crate::support::oci::{
-    MANIFEST_ACCEPT, OCI_MANIFEST, TestImage, client, sha256_digest, upload_blob,
+    MANIFEST_ACCEPT, OCI_MANIFEST, TestImage, client, image_with_config, sha256_digest, upload_blob,
 };
 
 /// A small image that passes the default policy: the OCI labels (source on GitHub, a revision
 /// per tag, version, created), an entrypoint and a user; one empty-tar layer.
 fn test_image(repo: &str, tag: &str) -> TestImage {
-    let layer = vec![0u8; 1024];
-    let layer_digest = sha256_digest(&layer);
     let service = repo.rsplit('/').next().unwrap();
     let revision = sha256_digest(format!("{repo}:{tag}").as_bytes())[7..19].to_owned();
-    let config = serde_json::json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "created": "2026-12-01T00:00:00Z",
-        "config": {
-            "Entrypoint": ["/app"],
-            "User": "65532",
-            "Labels": {
-                "org.opencontainers.image.source": format!("https://github.com/acme/{service}"),
-                "org.opencontainers.image.revision": revision,
-                "org.opencontainers.image.version": tag,
-                "org.opencontainers.image.created": "2026-12-01T00:00:00Z",
-                "test.repo": repo,
+    image_with_config(|layer_digest| {
+        serde_json::json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "created": "2026-12-01T00:00:00Z",
+            "config": {
+                "Entrypoint": ["/app"],
+                "User": "65532",
+                "Labels": {
+                    "org.opencontainers.image.source": format!("https://github.com/acme/{service}"),
+                    "org.opencontainers.image.revision": revision,
+                    "org.opencontainers.image.version": tag,
+                    "org.opencontainers.image.created": "2026-12-01T00:00:00Z",
+                    "test.repo": repo,
+                },
             },
-        },
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+            "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        })
     })
-    .to_string()
-    .into_bytes();
-    let config_digest = sha256_digest(&config);
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}],
-    })
-    .to_string()
-    .into_bytes();
-    TestImage {
-        digest: sha256_digest(&manifest),
-        manifest,
-        blobs: vec![(config_digest, config), (layer_digest, layer)],
-    }
 }
 
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {

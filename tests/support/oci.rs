@@ -138,16 +138,21 @@ pub struct TestImage {
 /// The manifest and blobs of a tiny valid OCI image (one empty-tar layer); the config
 /// carries `repo`/`tag` labels so each (repo, tag) gets its own digest.
 pub fn test_image(repo: &str, tag: &str) -> TestImage {
+    image_with_config(|layer_digest| {
+        serde_json::json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Labels": {"test.repo": repo, "test.tag": tag}},
+            "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        })
+    })
+}
+
+/// A one-layer OCI image (an empty tar) whose config is `config(layer digest)`.
+pub fn image_with_config(config: impl FnOnce(&str) -> serde_json::Value) -> TestImage {
     let layer = vec![0u8; 1024]; // an empty tar archive: two zero blocks
     let layer_digest = sha256_digest(&layer);
-    let config = serde_json::json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {"Labels": {"test.repo": repo, "test.tag": tag}},
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-    })
-    .to_string()
-    .into_bytes();
+    let config = config(&layer_digest).to_string().into_bytes();
     let config_digest = sha256_digest(&config);
     let manifest = serde_json::json!({
         "schemaVersion": 2,
