@@ -12,7 +12,7 @@ use std::process::Output;
 
 use reqwest::Method;
 use support::harness::{promote, registries, text, unique};
-use support::oci::{MANIFEST_ACCEPT, client, json};
+use support::oci::{MANIFEST_ACCEPT, client, json, tag_digest};
 use support::proxy::{Fault, FaultProxy, Rule};
 
 const SMALL: &str = "sha256:8d5f14e4878aea65da3611b8ae2f24a3366990c2c468abee5b2c31f4c7aee992";
@@ -30,30 +30,6 @@ async fn run(args: Vec<String>) -> Output {
 
 fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| (*s).to_owned()).collect()
-}
-
-/// The digest `registry/repo:tag` resolves to (HEAD), `None` if absent.
-async fn tag_digest(registry: &str, repo: &str, tag: &str) -> Option<String> {
-    let resp = client()
-        .head(format!("http://{registry}/v2/{repo}/manifests/{tag}"))
-        .header("Accept", MANIFEST_ACCEPT)
-        .send()
-        .await
-        .unwrap();
-    if resp.status() == 404 {
-        return None;
-    }
-    assert!(
-        resp.status().is_success(),
-        "HEAD {repo}:{tag}: {}",
-        resp.status()
-    );
-    Some(
-        resp.headers()["docker-content-digest"]
-            .to_str()
-            .unwrap()
-            .to_owned(),
-    )
 }
 
 /// The tags of `repo`, sorted.

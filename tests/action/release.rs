@@ -71,28 +71,7 @@ fn push(host: &str, repo: &str, image: &TestImage, tags: &[&str]) {
 
 /// What `host/repo:tag` points at now (`None`: absent).
 fn tag_digest(host: &str, repo: &str, tag: &str) -> Option<String> {
-    block_on(async {
-        let resp = client()
-            .head(format!("http://{host}/v2/{repo}/manifests/{tag}"))
-            .header("Accept", MANIFEST_ACCEPT)
-            .send()
-            .await
-            .unwrap();
-        if resp.status() == 404 {
-            return None;
-        }
-        assert!(
-            resp.status().is_success(),
-            "HEAD {repo}:{tag}: {}",
-            resp.status()
-        );
-        Some(
-            resp.headers()["docker-content-digest"]
-                .to_str()
-                .unwrap()
-                .to_owned(),
-        )
-    })
+    block_on(crate::support::oci::tag_digest(host, repo, tag))
 }
 
 /// Runs `image-promote plan FILE` as a step of a job.

@@ -209,3 +209,27 @@ pub async fn push_test_image(
     }
     Ok(image)
 }
+
+/// The digest `registry/repo:tag` resolves to (HEAD), `None` if absent.
+pub async fn tag_digest(registry: &str, repo: &str, tag: &str) -> Option<String> {
+    let resp = client()
+        .head(format!("http://{registry}/v2/{repo}/manifests/{tag}"))
+        .header("Accept", MANIFEST_ACCEPT)
+        .send()
+        .await
+        .unwrap();
+    if resp.status() == 404 {
+        return None;
+    }
+    assert!(
+        resp.status().is_success(),
+        "HEAD {repo}:{tag}: {}",
+        resp.status()
+    );
+    Some(
+        resp.headers()["docker-content-digest"]
+            .to_str()
+            .unwrap()
+            .to_owned(),
+    )
+}
