@@ -102,17 +102,12 @@ fn plan_json(run: &Run) -> serde_json::Value {
     plan
 }
 
-fn actions(plan: &serde_json::Value) -> Vec<(String, String)> {
+fn actions(plan: &serde_json::Value) -> Vec<(&str, &str)> {
     plan["services"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| {
-            (
-                s["name"].as_str().unwrap().to_owned(),
-                s["action"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|s| (s["name"].as_str().unwrap(), s["action"].as_str().unwrap()))
         .collect()
 }
 
@@ -207,12 +202,10 @@ fn plan_fans_out_legs_that_promote_then_all_no_op() {
     let run = plan(&file);
     assert_eq!(run.code(), Some(0), "{}", text(&run.out));
     let json = plan_json(&run);
-    let want = [("new", "promote"), ("upd", "update"), ("same", "no-op")];
-    let want: Vec<(String, String)> = want
-        .iter()
-        .map(|(a, b)| ((*a).into(), (*b).into()))
-        .collect();
-    assert_eq!(actions(&json), want);
+    assert_eq!(
+        actions(&json),
+        [("new", "promote"), ("upd", "update"), ("same", "no-op")]
+    );
     assert_eq!(json["summary"]["blocked"], 0);
     assert_eq!(json["services"][1]["previous_digest"], upd_v1.digest);
     assert_eq!(json["services"][1]["outgoing"]["digest"], upd_v1.digest);
@@ -294,7 +287,10 @@ fn plan_fans_out_legs_that_promote_then_all_no_op() {
     let again = plan(&file);
     assert_eq!(again.code(), Some(0), "{}", text(&again.out));
     let json = plan_json(&again);
-    assert!(actions(&json).iter().all(|(_, a)| a == "no-op"), "{json:#}");
+    assert!(
+        actions(&json).iter().all(|(_, a)| *a == "no-op"),
+        "{json:#}"
+    );
     assert_eq!(again.output("count"), "0");
     assert_eq!(again.output("changes"), "false");
     assert_eq!(again.output("matrix"), r#"{"include":[]}"#);
@@ -397,12 +393,10 @@ fn a_conflict_or_a_missing_source_blocks_the_plan() {
     let run = plan(&file);
     assert_eq!(run.code(), Some(3), "{}", text(&run.out));
     let json = plan_json(&run);
-    let want = [("api", "conflict"), ("web", "promote"), ("gone", "missing")];
-    let want: Vec<(String, String)> = want
-        .iter()
-        .map(|(a, b)| ((*a).into(), (*b).into()))
-        .collect();
-    assert_eq!(actions(&json), want);
+    assert_eq!(
+        actions(&json),
+        [("api", "conflict"), ("web", "promote"), ("gone", "missing")]
+    );
     assert_eq!(json["summary"]["blocked"], 2);
     let reasons = json["services"][0]["reasons"].to_string();
     assert!(
