@@ -201,22 +201,11 @@ impl BlobJob {
             self.dst.repository()
         };
         let mount = (self.mount || !self.probe_first).then_some((&self.blob.digest, from));
-        let start = self
+        let session = match self
             .destination
-            .start_upload(&self.dst, mount, Budget::Caller);
-        // Across registries the source GET goes out with the POST (its body is read only once
-        // the upload is open): one round trip fewer per blob. Within a registry the mount
-        // usually answers, so the GET waits for the POST's answer.
-        let mut early_body = None;
-        let started = if self.mount {
-            start.await?
-        } else {
-            let get = self.source.get_blob(&self.src, &self.blob.digest);
-            let (started, body) = futures_util::future::join(start, get).await;
-            early_body = Some(body);
-            started?
-        };
-        let session = match started {
+            .start_upload(&self.dst, mount, Budget::Caller)
+            .await?
+        {
             UploadStart::Mounted => {
                 if self.confirm().await? {
                     return Ok(if self.mount {
@@ -236,11 +225,7 @@ impl BlobJob {
             }
             UploadStart::Session(url) => url,
         };
-        let body = match early_body {
-            Some(body) => body,
-            None => self.source.get_blob(&self.src, &self.blob.digest).await,
-        };
-        let body = match body {
+        let body = match self.source.get_blob(&self.src, &self.blob.digest).await {
             Ok(b) => b,
             Err(e) => {
                 self.destination.cancel_upload(&self.dst, &session).await;
