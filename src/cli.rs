@@ -18,7 +18,7 @@ pub use groups::{
     CheckOptions, DestinationArgs, GateArgs, GitHubArgs, NotifyArgs, OutputArgs, ReportArgs,
     SourceArgs, TagArgs, TransferArgs,
 };
-pub use release::{LegArgs, MergeArgs, PlanArgs, PlanFormat};
+pub use release::{LegArgs, MergeArgs, PlanArgs, PlanFormat, RollbackArgs};
 pub use subcommands::{CheckArgs, Cli, Command, CopyArgs, PromoteArgs};
 
 use crate::error::{Error, Result};

@@ -29,6 +29,7 @@ async fn command(cli: Cli) -> image_promote::error::Result<()> {
         Command::Promote(args) => image_promote::commands::promote::run(args).await,
         Command::Plan(args) => image_promote::commands::plan::run(args).await,
         Command::Report(args) => image_promote::commands::report::run(&args),
+        Command::Rollback(args) => image_promote::commands::rollback::run(args).await,
     }
 }
 

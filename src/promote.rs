@@ -43,6 +43,8 @@ pub struct Plan {
     pub compare_and_swap: Option<crate::release::cas::CompareAndSwap>,
     /// Tags that may move: a promotion record is pushed before any of them moves.
     pub moving_tags: Vec<String>,
+    /// What that record says: `promotion`, or `rollback` with its reason.
+    pub intent: ledger::Intent,
     /// The digest the source must have.
     pub expected_digest: Option<Digest>,
     /// The policy (built-in default when no file is given).
@@ -204,7 +206,16 @@ async fn stages(
     }
 
     let record = rec.with(|r| r.clone());
-    ledger::before_tags(&destination, &tags, &graph.root, &plan.moving_tags, &record).await?;
+    let history = ledger::before_tags(
+        &destination,
+        &tags,
+        &graph.root,
+        &plan.moving_tags,
+        &plan.intent,
+        &record,
+    )
+    .await?;
+    rec.with(|r| r.history = history);
     rec.enter(State::PromotionRunning);
     let t = Instant::now();
     let report = copy_with_retries(&graph, dst, &tags, &options, &source, &destination, rec).await;

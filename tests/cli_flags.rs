@@ -220,7 +220,9 @@ fn booleans_parse_alike_everywhere() {
                     "--deep" => p.checks.deep,
                     _ => p.tags.allow_tag_move,
                 },
-                Command::Plan(_) | Command::Report(_) => panic!("{sub} {form}: not {sub}"),
+                Command::Plan(_) | Command::Report(_) | Command::Rollback(_) => {
+                    panic!("{sub} {form}: not {sub}")
+                }
             };
             assert_eq!(got, want, "{sub} {form}");
         }

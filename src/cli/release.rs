@@ -74,3 +74,69 @@ pub struct MergeArgs {
     #[arg(long, value_enum, default_value = "json", help_heading = "Output")]
     pub format: PlanFormat,
 }
+
+/// `image-promote rollback DEST --tag prod --reason TEXT`: puts a moving tag back to its last good
+/// digest, as a promotion with the same checks, gate, record and summary (`kind: rollback`).
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The destination repository (registry/repository; a `:tag` is taken as the first --tag).
+    #[command(flatten)]
+    pub destination: super::DestinationArgs,
+    /// The moving tags to put back (comma- or newline-separated; repeatable). Version tags never move.
+    #[arg(long = "tag", value_name = "TAGS", help_heading = "Rollback")]
+    pub tags: Vec<String>,
+    /// Where to: `previous` (the newest good predecessor), a count back (1, 2, …), a digest, or a tag of the repository.
+    #[arg(
+        long,
+        value_name = "previous|N|DIGEST|TAG",
+        default_value = "previous",
+        help_heading = "Rollback"
+    )]
+    pub to: String,
+    /// Why (recorded in the history, the audit and the summary); required.
+    #[arg(long, value_name = "TEXT", help_heading = "Rollback")]
+    pub reason: Option<String>,
+    /// Earlier audit files (or directories of `promotion-*.json`) to read the tag's lineage from when the registry keeps no history for it.
+    #[arg(long, value_name = "AUDIT", help_heading = "Rollback")]
+    pub history_audit: Vec<PathBuf>,
+    /// Checks and policy: the same options as `check` (the digest put back must pass today's policy).
+    #[command(flatten)]
+    pub checks: super::CheckOptions,
+    /// Force.
+    #[command(flatten)]
+    pub gate: super::GateArgs,
+    /// `--dry-run` shows the candidates and why each was taken or skipped, and writes nothing.
+    #[command(flatten)]
+    pub transfer: super::TransferArgs,
+    /// The record.
+    #[command(flatten)]
+    pub report: super::ReportArgs,
+    /// GitHub: approvals, deployment URL, the production deploy.
+    #[command(flatten)]
+    pub github: super::GitHubArgs,
+    /// Notifications.
+    #[command(flatten)]
+    pub notify: super::NotifyArgs,
+    /// Registry access (the destination's credentials serve both sides).
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+impl RollbackArgs {
+    /// The moving tags from `--tag`, after the destination's own tag if it names one.
+    #[must_use]
+    pub fn tags(&self) -> Vec<String> {
+        let own = self
+            .destination
+            .reference()
+            .ok()
+            .and_then(|r| r.tag().map(str::to_owned));
+        let mut tags: Vec<String> = own.into_iter().collect();
+        for t in super::split_list(&self.tags) {
+            if !tags.contains(&t) {
+                tags.push(t);
+            }
+        }
+        tags
+    }
+}

@@ -52,6 +52,8 @@ pub enum Command {
     Plan(super::release::PlanArgs),
     /// Fold the audit files of a release's legs into one summary (`--merge`; statuses never move backwards).
     Report(super::release::MergeArgs),
+    /// Put a moving tag back to its last good digest: the same checks, gate, record and summary as a promotion (exit 3 refused).
+    Rollback(super::release::RollbackArgs),
 }
 
 /// `image-promote copy`: the engine alone, no checks.

@@ -8,6 +8,7 @@ pub mod copy;
 pub mod plan;
 pub mod promote;
 pub mod report;
+pub mod rollback;
 
 use crate::cli::RegistryArgs;
 use crate::report::Redactor;

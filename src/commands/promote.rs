@@ -82,6 +82,7 @@ pub fn plan(args: &PromoteArgs, github_sha: Option<String>) -> Result<Plan> {
         extra_tags: [args.tags.extra_tags(), args.leg.moving_tags()].concat(),
         compare_and_swap: args.leg.compare_and_swap()?,
         moving_tags: args.leg.moving_tags(),
+        intent: crate::release::ledger::Intent::default(),
         expected_digest: inputs.expected_digest,
         policy,
         scan_report: inputs.scan_report,
@@ -97,11 +98,32 @@ pub fn plan(args: &PromoteArgs, github_sha: Option<String>) -> Result<Plan> {
     })
 }
 
+/// What a rollback adds to a promotion: the history record's kind and reason, the rollback's
+/// facts for the record, and a refusal decided before the pipeline (no digest to go back to),
+/// which is then recorded and reported like any refused promotion.
+#[derive(Debug, Default)]
+pub struct Lineage {
+    /// What the history record says.
+    pub intent: crate::release::ledger::Intent,
+    /// The rollback's facts (absent for a promotion).
+    pub rollback: Option<crate::report::lineage::RollbackFacts>,
+    /// Refused before the pipeline.
+    pub refusal: Option<Error>,
+}
+
 /// Runs `promote`.
 ///
 /// # Errors
 /// The classified error that stopped the promotion (a refusal is [`ErrorKind::Refused`]).
 pub async fn run(args: PromoteArgs) -> Result<(), Error> {
+    run_as(args, Lineage::default()).await
+}
+
+/// Runs `promote` as a promotion or a rollback (`lineage`).
+///
+/// # Errors
+/// The classified error that stopped the promotion (a refusal is [`ErrorKind::Refused`]).
+pub async fn run_as(args: PromoteArgs, lineage: Lineage) -> Result<(), Error> {
     let env = |k: &str| std::env::var(k).ok();
     let runner = Runner::from_env(&env);
     let sink = crate::report::journal::sink_for_this_process(redactor(&args));
@@ -114,16 +136,33 @@ pub async fn run(args: PromoteArgs) -> Result<(), Error> {
     let started = Instant::now();
     // GitHub's approval record, read before anything else happens (a verdict for the conditions).
     let gathered = approval::gather(&args, &env, || args.registry.api_connection()).await;
-    let record = Promotion::new(request(&args), Workflow::from_env(&env), gathered.approval);
+    let mut record = Promotion::new(request(&args), Workflow::from_env(&env), gathered.approval);
+    record.kind = lineage.intent.kind;
+    record.rollback = lineage.rollback;
     let rec = Recorder::new(record, started, observer);
     for warning in &gathered.warnings {
         rec.error(warning);
     }
-    let refused = matches!(gathered.verdict, Some(Err(_)));
+    let refused = matches!(gathered.verdict, Some(Err(_))) || lineage.refusal.is_some();
     if !args.transfer.dry_run && !refused && plan(&args, None).is_ok() {
         after::start_deployment(&args, &rec).await;
     }
-    let result = execute(&args, env("GITHUB_SHA"), gathered.verdict, &rec).await;
+    let result = match lineage.refusal {
+        Some(e) => {
+            rec.error(&e);
+            Err(e)
+        }
+        None => {
+            execute(
+                &args,
+                env("GITHUB_SHA"),
+                gathered.verdict,
+                lineage.intent,
+                &rec,
+            )
+            .await
+        }
+    };
     finish(&args, rec, result, &sink, runner.as_ref(), &groups).await
 }
 
@@ -131,6 +170,7 @@ async fn execute(
     args: &PromoteArgs,
     github_sha: Option<String>,
     approval: Option<Result<String>>,
+    intent: crate::release::ledger::Intent,
     rec: &Recorder<'_>,
 ) -> Result<Status> {
     let prepared =
@@ -143,6 +183,7 @@ async fn execute(
         }
     };
     plan.required_approval = approval;
+    plan.intent = intent;
     run_interruptible(&plan, source, destination, rec).await
 }
 
@@ -310,6 +351,15 @@ fn print_result(sink: &Sink, record: &Promotion, audit_path: Option<&std::path::
     }
     for p in &record.promoted {
         sink.line(&format!("  promoted            {p}"));
+    }
+    if let Some(rollback) = &record.rollback {
+        if let Some(from) = &rollback.from_digest {
+            sink.line(&format!("  rolled back from    {from} (held)"));
+        }
+        for c in &rollback.candidates {
+            let mark = if c.taken { "taken" } else { "skipped" };
+            sink.line(&format!("  candidate {mark:<9} {}: {}", c.digest, c.why));
+        }
     }
     if let Some(p) = audit_path {
         sink.line(&format!("  audit               {}", p.display()));

@@ -14,7 +14,7 @@ use crate::report::Redactor;
 
 /// The audit files under `path`: the file itself, or the `promotion-*.json` files of a directory
 /// and of its subdirectories (as `actions/download-artifact` lays them out), sorted.
-fn audit_files(path: &Path) -> Result<Vec<PathBuf>> {
+pub(super) fn audit_files(path: &Path) -> Result<Vec<PathBuf>> {
     if !path.is_dir() {
         return Ok(vec![path.to_owned()]);
     }

@@ -24,24 +24,7 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// The annotations' prefix.
 const PREFIX: &str = "vnd.image-promote.record.";
 
-/// What a record says happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    /// A promotion moved the tags to `digest`.
-    Promotion,
-    /// A rollback moved the tags back to `digest` (from `previous_digest`, now held).
-    Rollback,
-}
-
-impl Kind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Promotion => "promotion",
-            Self::Rollback => "rollback",
-        }
-    }
-}
+pub use crate::report::lineage::Kind;
 
 /// One promotion record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

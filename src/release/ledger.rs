@@ -12,7 +12,8 @@ use crate::error::{Error, Reason, Result};
 use crate::reference::Reference;
 use crate::registry::retry::Budget;
 use crate::registry::{RegistryClient, UploadStart};
-use crate::release::history::{History, OCI_MANIFEST, Record};
+use crate::release::history::{History, Kind, OCI_MANIFEST, Record};
+use crate::report::lineage::HistoryFacts;
 
 /// The tag that points at the newest record of `tag` (`image-promote.<tag>`).
 ///
@@ -65,7 +66,8 @@ async fn push_blob(client: &RegistryClient, repository: &Reference, bytes: Bytes
 
 /// Writes `record` into `repository`: the empty config and the record blob, the artifact manifest
 /// (subject: the promoted manifest, of `subject_media_type` and `subject_size`) attached as a
-/// referrer, then each record tag's pointer moved to it. Returns the record manifest's digest.
+/// referrer, then each record tag's pointer moved to it. Returns how the record manifest was
+/// attached (its digest and path).
 ///
 /// # Errors
 /// Registry errors (the caller then moves no tag).
@@ -75,7 +77,7 @@ pub async fn write(
     record: &Record,
     subject_media_type: &str,
     subject_size: u64,
-) -> Result<Digest> {
+) -> Result<crate::referrers::Attached> {
     let (blob, manifest) = record.to_artifact(subject_media_type, subject_size)?;
     push_blob(client, repository, Bytes::from_static(b"{}")).await?;
     push_blob(client, repository, Bytes::from(blob)).await?;
@@ -97,15 +99,12 @@ pub async fn write(
     }
     tracing::info!(
         "history: {} record {} for {} attached ({})",
-        match record.kind {
-            crate::release::history::Kind::Promotion => "promotion",
-            crate::release::history::Kind::Rollback => "rollback",
-        },
+        record.kind.as_str(),
         attached.digest.short(),
         record.digest.short(),
         attached.path.as_str()
     );
-    Ok(attached.digest)
+    Ok(attached)
 }
 
 /// The newest record of `repository`'s `tag` (through its pointer); `None` when the tag has no
@@ -155,9 +154,20 @@ pub async fn records_of(
     ))
 }
 
+/// What a promotion's record says beyond the tag plan: `promotion` or `rollback` (with its
+/// reason).
+#[derive(Debug, Clone, Default)]
+pub struct Intent {
+    /// The record's kind.
+    pub kind: Kind,
+    /// A rollback's reason.
+    pub reason: Option<String>,
+}
+
 /// Before the tags of a promotion are written: when one of its `moving_tags` is to be written
 /// (created or moved), pushes the promotion record (subject: the promoted manifest `root`;
-/// previous digest: what the first moving tag holds now). Nothing to move, nothing recorded.
+/// previous digest: what the first moving tag holds now; kind and reason: `intent`). Nothing to
+/// move, nothing recorded (`None`).
 ///
 /// # Errors
 /// The record could not be written: the promotion stops before any tag moves.
@@ -166,19 +176,20 @@ pub async fn before_tags(
     plan: &crate::tags::TagPlan,
     root: &crate::media::Manifest,
     moving_tags: &[String],
+    intent: &Intent,
     promotion: &crate::report::Promotion,
-) -> Result<()> {
+) -> Result<Option<HistoryFacts>> {
     let moving: Vec<&crate::tags::TagDecision> = plan
         .entries
         .iter()
         .filter(|e| moving_tags.contains(&e.tag))
         .collect();
     if !moving.iter().any(|e| e.writes()) {
-        return Ok(());
+        return Ok(None);
     }
     let repository = plan.destination.name();
     let record = Record {
-        kind: crate::release::history::Kind::Promotion,
+        kind: intent.kind,
         service: repository.rsplit('/').next().unwrap_or_default().to_owned(),
         repository,
         tags: moving.iter().map(|e| e.tag.clone()).collect(),
@@ -187,21 +198,26 @@ pub async fn before_tags(
         run_url: promotion.workflow.as_ref().and_then(|w| w.run_url.clone()),
         promotion_id: promotion.id.clone(),
         created_at: crate::report::record::timestamp(std::time::SystemTime::now()),
-        reason: None,
+        reason: intent.reason.clone(),
     };
     let size = root.bytes.len() as u64;
-    write(client, &plan.destination, &record, &root.media_type, size)
-        .await
-        .map(|_| ())
-        .map_err(|e| {
+    match write(client, &plan.destination, &record, &root.media_type, size).await {
+        Ok(attached) => Ok(Some(HistoryFacts {
+            record_digest: attached.digest.to_string(),
+            path: attached.path.as_str().to_owned(),
+            previous_digest: record.previous_digest.as_ref().map(ToString::to_string),
+        })),
+        Err(e) => {
             let message = format!(
-                "the promotion record for {} could not be written, so no tag is moved: {}",
+                "the {} record for {} could not be written, so no tag is moved: {}",
+                record.kind.as_str(),
                 plan.destination.name(),
                 e.message
             );
             let hint = e.hint.clone().unwrap_or_else(|| {
                 "no record, no tag move: check push rights and the registry, then re-run".to_owned()
             });
-            Error::new(e.reason, message).hint(hint)
-        })
+            Err(Error::new(e.reason, message).hint(hint))
+        }
+    }
 }

@@ -10,3 +10,4 @@ pub mod ledger;
 pub mod merge;
 pub mod plan_file;
 pub mod render;
+pub mod rollback;

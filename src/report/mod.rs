@@ -6,6 +6,7 @@ pub mod audit;
 pub mod errors;
 pub mod facts;
 pub mod journal;
+pub mod lineage;
 pub mod record;
 pub mod results;
 pub mod sink;

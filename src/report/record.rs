@@ -162,6 +162,15 @@ pub struct Promotion {
     pub warnings: usize,
     /// Every error, in order.
     pub errors: Vec<ErrorRecord>,
+    /// `promotion` or `rollback`.
+    #[serde(default)]
+    pub kind: super::lineage::Kind,
+    /// The history record pushed before the moving tags moved (absent when none moved).
+    #[serde(default)]
+    pub history: Option<super::lineage::HistoryFacts>,
+    /// A rollback's tags, target, reason and candidates (absent for a promotion).
+    #[serde(default)]
+    pub rollback: Option<super::lineage::RollbackFacts>,
     /// State transitions with timestamps.
     pub transitions: Vec<Transition>,
     /// Timings per operation.
@@ -220,6 +229,9 @@ impl Promotion {
             deployment: None,
             warnings: 0,
             errors: Vec::new(),
+            kind: super::lineage::Kind::Promotion,
+            history: None,
+            rollback: None,
             transitions: vec![Transition {
                 state: State::Initializing,
                 at: timestamp(now),

@@ -14,6 +14,7 @@ mod github;
 mod node;
 mod notify;
 mod release;
+mod rollback;
 mod runner;
 mod yml;
 

@@ -15,7 +15,7 @@ use crate::support::oci::{
 
 /// A small image that passes the default policy: the OCI labels (source on GitHub, a revision
 /// per tag, version, created), an entrypoint and a user; one empty-tar layer.
-fn test_image(repo: &str, tag: &str) -> TestImage {
+pub(crate) fn test_image(repo: &str, tag: &str) -> TestImage {
     let service = repo.rsplit('/').next().unwrap();
     let revision = sha256_digest(format!("{repo}:{tag}").as_bytes())[7..19].to_owned();
     image_with_config(|layer_digest| {
@@ -39,7 +39,7 @@ fn test_image(repo: &str, tag: &str) -> TestImage {
     })
 }
 
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+pub(crate) fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -48,7 +48,7 @@ fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
 }
 
 /// Pushes `image` to `host/repo` under each of `tags`.
-fn push(host: &str, repo: &str, image: &TestImage, tags: &[&str]) {
+pub(crate) fn push(host: &str, repo: &str, image: &TestImage, tags: &[&str]) {
     block_on(async {
         let c = client();
         for (_, data) in &image.blobs {
@@ -70,12 +70,12 @@ fn push(host: &str, repo: &str, image: &TestImage, tags: &[&str]) {
 }
 
 /// What `host/repo:tag` points at now (`None`: absent).
-fn tag_digest(host: &str, repo: &str, tag: &str) -> Option<String> {
+pub(crate) fn tag_digest(host: &str, repo: &str, tag: &str) -> Option<String> {
     block_on(crate::support::oci::tag_digest(host, repo, tag))
 }
 
 /// Runs `image-promote plan FILE` as a step of a job.
-fn plan(file: &Path) -> Run {
+pub(crate) fn plan(file: &Path) -> Run {
     let mut cmd = bin();
     cmd.arg("plan").arg(file);
     let (mut cmd, step) = step_command(cmd, &[]);
@@ -83,7 +83,7 @@ fn plan(file: &Path) -> Run {
     step.finish(out)
 }
 
-fn plan_json(run: &Run) -> serde_json::Value {
+pub(crate) fn plan_json(run: &Run) -> serde_json::Value {
     let plan: serde_json::Value = serde_json::from_str(&run.stdout())
         .unwrap_or_else(|e| panic!("stdout is not the JSON plan: {e}\n{}", text(&run.out)));
     let schema: serde_json::Value = serde_json::from_slice(
@@ -111,14 +111,14 @@ fn actions(plan: &serde_json::Value) -> Vec<(&str, &str)> {
         .collect()
 }
 
-fn legs(run: &Run) -> Vec<serde_json::Value> {
+pub(crate) fn legs(run: &Run) -> Vec<serde_json::Value> {
     let matrix: serde_json::Value = serde_json::from_str(run.output("matrix"))
         .unwrap_or_else(|e| panic!("matrix output: {e}\n{}", text(&run.out)));
     matrix["include"].as_array().unwrap().clone()
 }
 
 /// Runs one matrix leg as the runner runs the Action (`promote` with the leg's inputs).
-fn run_leg(leg: &serde_json::Value) -> Run {
+pub(crate) fn run_leg(leg: &serde_json::Value) -> Run {
     let s = |k: &str| leg[k].as_str().unwrap().to_owned();
     let (source, destination, tags, moving, digest, previous) = (
         s("source"),
@@ -138,13 +138,13 @@ fn run_leg(leg: &serde_json::Value) -> Run {
     ])
 }
 
-struct Release {
+pub(crate) struct Release {
     dir: tempfile::TempDir,
     base: String,
 }
 
 impl Release {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         registries();
         Self {
             dir: tempfile::tempdir().unwrap(),
@@ -152,7 +152,7 @@ impl Release {
         }
     }
 
-    fn repo(&self, service: &str) -> String {
+    pub(crate) fn repo(&self, service: &str) -> String {
         format!("{}/{service}", self.base)
     }
 
@@ -160,7 +160,11 @@ impl Release {
         self.write_to(&registries().production, services)
     }
 
-    fn write_to(&self, production: &str, services: &[(&str, &str, &str)]) -> std::path::PathBuf {
+    pub(crate) fn write_to(
+        &self,
+        production: &str,
+        services: &[(&str, &str, &str)],
+    ) -> std::path::PathBuf {
         let r = registries();
         let mut yaml = String::from(
             "version: 1\ndefaults: { moving-tags: [prod], environment: production }\nservices:\n",
@@ -454,7 +458,7 @@ fn a_bad_plan_file_names_the_path_and_writes_nothing() {
 }
 
 /// The manifest at `host/repo:reference` as JSON (`None`: absent).
-fn manifest(host: &str, repo: &str, reference: &str) -> Option<serde_json::Value> {
+pub(crate) fn manifest(host: &str, repo: &str, reference: &str) -> Option<serde_json::Value> {
     block_on(async {
         let resp = client()
             .get(format!("http://{host}/v2/{repo}/manifests/{reference}"))
@@ -476,7 +480,7 @@ fn manifest(host: &str, repo: &str, reference: &str) -> Option<serde_json::Value
 
 /// The referrers of `digest` as the registry lists them: its referrers API when `api`, else the
 /// fallback index at `sha256-<hex>`.
-fn referrers(host: &str, repo: &str, digest: &str, api: bool) -> Vec<serde_json::Value> {
+pub(crate) fn referrers(host: &str, repo: &str, digest: &str, api: bool) -> Vec<serde_json::Value> {
     let index = if api {
         block_on(async {
             let resp = client()
@@ -493,7 +497,7 @@ fn referrers(host: &str, repo: &str, digest: &str, api: bool) -> Vec<serde_json:
     index["manifests"].as_array().cloned().unwrap_or_default()
 }
 
-const RECORD_TYPE: &str = "application/vnd.image-promote.promotion.v1+json";
+pub(crate) const RECORD_TYPE: &str = "application/vnd.image-promote.promotion.v1+json";
 
 /// Promote v1 through a leg, then v2: each records its promotion (subject: the promoted digest)
 /// before `prod` moves, the pointer names the newest; a `prod` moved by hand is then `drift` and
