@@ -83,18 +83,29 @@ pub struct RollbackArgs {
     #[command(flatten)]
     pub destination: super::DestinationArgs,
     /// The moving tags to put back (comma- or newline-separated; repeatable). Version tags never move.
-    #[arg(long = "tag", value_name = "TAGS", help_heading = "Rollback")]
+    #[arg(
+        long = "tag",
+        value_name = "TAGS",
+        env = "IMAGE_PROMOTE_ROLLBACK_TAG",
+        help_heading = "Rollback"
+    )]
     pub tags: Vec<String>,
     /// Where to: `previous` (the newest good predecessor), a count back (1, 2, …), a digest, or a tag of the repository.
     #[arg(
         long,
         value_name = "previous|N|DIGEST|TAG",
         default_value = "previous",
+        env = "IMAGE_PROMOTE_ROLLBACK_TO",
         help_heading = "Rollback"
     )]
     pub to: String,
     /// Why (recorded in the history, the audit and the summary); required.
-    #[arg(long, value_name = "TEXT", help_heading = "Rollback")]
+    #[arg(
+        long,
+        value_name = "TEXT",
+        env = "IMAGE_PROMOTE_ROLLBACK_REASON",
+        help_heading = "Rollback"
+    )]
     pub reason: Option<String>,
     /// Earlier audit files (or directories of `promotion-*.json`) to read the tag's lineage from when the registry keeps no history for it.
     #[arg(long, value_name = "AUDIT", help_heading = "Rollback")]

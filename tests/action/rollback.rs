@@ -281,6 +281,38 @@ fn to_digest_without_history_puts_the_named_digest_back() {
     let too_far = rollback(&[&dest, "--tag", "prod", "--reason", "x", "--to", "2"]);
     assert_eq!(too_far.code(), Some(3), "{}", text(&too_far.out));
     assert!(text(&too_far.out).contains("0 earlier digest(s)"));
+    // A digest that is not in the repository, and one that fails today's policy, are refused.
+    let absent = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    let gone = rollback(&[&dest, "--tag", "prod", "--reason", "x", "--to", absent]);
+    assert_eq!(gone.code(), Some(3), "{}", text(&gone.out));
+    assert!(
+        text(&gone.out).contains("no longer exists in the repository"),
+        "{}",
+        text(&gone.out)
+    );
+    let strict = rollback(&[
+        &dest,
+        "--tag",
+        "prod",
+        "--reason",
+        "x",
+        "--to",
+        "1.0",
+        "--required-labels",
+        "com.example.team",
+    ]);
+    assert_eq!(strict.code(), Some(3), "{}", text(&strict.out));
+    assert!(
+        text(&strict.out).contains("fails today's policy (labels"),
+        "{}",
+        text(&strict.out)
+    );
+    assert_eq!(audit(&strict)["rollback"]["candidates"][0]["taken"], false);
+    assert_eq!(
+        tag_digest(&r.production, &repo, "prod").as_deref(),
+        Some(v2.digest.as_str()),
+        "refused rollbacks change nothing"
+    );
     let run = rollback(&[&dest, "--tag", "prod", "--reason", "pin 1.0", "--to", "1.0"]);
     assert_eq!(run.code(), Some(0), "{}", text(&run.out));
     assert_eq!(
