@@ -187,15 +187,14 @@ fn rollback_puts_the_last_good_digest_back_on_the_referrers_api() {
 
 /// With no history in the registry (promotions without moving tags record none), rollback
 /// refuses and names `--to`; the earlier audit files, or `--to DIGEST`, then serve.
-#[test]
-fn without_history_rollback_refuses_then_reads_the_audit_files_or_to() {
+fn without_history(production: &str) {
     let r = registries();
     let rel = Release::new("rb-nohist");
     let repo = rel.repo("api");
     let (v1, v2) = (test_image(&repo, "1.0"), test_image(&repo, "2.0"));
     push(&r.staging, &repo, &v1, &["1.0"]);
     push(&r.staging, &repo, &v2, &["2.0"]);
-    let dest = format!("{}/{repo}", r.production);
+    let dest = format!("{production}/{repo}");
     let audits = tempfile::tempdir().unwrap();
     for version in ["1.0", "2.0"] {
         let run = run_action(&[
@@ -208,7 +207,7 @@ fn without_history_rollback_refuses_then_reads_the_audit_files_or_to() {
         std::fs::copy(&file, audits.path().join(file.file_name().unwrap())).unwrap();
     }
     assert_eq!(
-        tag_digest(&r.production, &repo, "prod").as_deref(),
+        tag_digest(production, &repo, "prod").as_deref(),
         Some(v2.digest.as_str())
     );
 
@@ -218,7 +217,7 @@ fn without_history_rollback_refuses_then_reads_the_audit_files_or_to() {
     assert!(all.contains("no earlier digest"), "{all}");
     assert!(all.contains("--to DIGEST"), "{all}");
     assert_eq!(
-        tag_digest(&r.production, &repo, "prod").as_deref(),
+        tag_digest(production, &repo, "prod").as_deref(),
         Some(v2.digest.as_str()),
         "a refused rollback changes nothing"
     );
@@ -235,7 +234,7 @@ fn without_history_rollback_refuses_then_reads_the_audit_files_or_to() {
     ]);
     assert_eq!(from_audit.code(), Some(0), "{}", text(&from_audit.out));
     assert_eq!(
-        tag_digest(&r.production, &repo, "prod").as_deref(),
+        tag_digest(production, &repo, "prod").as_deref(),
         Some(v1.digest.as_str())
     );
     let record = audit(&from_audit);
@@ -265,6 +264,17 @@ fn without_history_rollback_refuses_then_reads_the_audit_files_or_to() {
     let no_reason = rollback(&[&dest, "--tag", "prod"]);
     assert_eq!(no_reason.code(), Some(2), "{}", text(&no_reason.out));
     assert!(text(&no_reason.out).contains("--reason"));
+}
+
+#[test]
+fn without_history_rollback_refuses_then_reads_the_audit_files_on_distribution() {
+    without_history(&registries().production);
+}
+
+#[test]
+fn without_history_rollback_refuses_then_reads_the_audit_files_on_the_referrers_api() {
+    registries();
+    without_history(crate::support::harness::ferro());
 }
 
 /// `--to DIGEST` on a tag with no history puts the named digest back (checked like any
