@@ -161,6 +161,52 @@ async fn stages(
     destination: Arc<RegistryClient>,
     rec: &Recorder<'_>,
 ) -> Result<Status> {
+    let result = pipeline(plan, source, &destination, rec).await;
+    match result {
+        Err(e) if e.reason == crate::error::Reason::TagImmutable => {
+            Err(pin_instead(plan, &destination, rec, e).await)
+        }
+        other => other,
+    }
+}
+
+/// A tag the destination will not move (immutable tags): when the image is complete there (its
+/// top manifest by digest), that digest is the one to deploy by digest (`pin-digest`).
+async fn pin_instead(
+    plan: &Plan,
+    destination: &RegistryClient,
+    rec: &Recorder<'_>,
+    e: Error,
+) -> Error {
+    let dst = &plan.destination;
+    let digest = rec.with(|r| r.image.as_ref().map(|i| i.source_digest.clone()));
+    let complete = match digest.as_deref().map(Digest::parse) {
+        Some(Ok(d)) => {
+            matches!(destination.head_manifest(dst, &d.to_string()).await, Ok(Some(h)) if h == d)
+                .then_some(d)
+        }
+        _ => None,
+    };
+    let hint = match &complete {
+        Some(d) => {
+            rec.with(|r| r.pin_digest = Some(d.to_string()));
+            format!(
+                "the repository's tags are immutable, so a moving tag cannot move there: deploy {}@{d} by digest (the `pin-digest` output), or promote under a new tag",
+                dst.name()
+            )
+        }
+        None => "the repository's tags are immutable, so a moving tag cannot move there (and the image is not complete at the destination): promote under a new version tag without moving tags".to_owned(),
+    };
+    e.hint(hint)
+}
+
+async fn pipeline(
+    plan: &Plan,
+    source: Arc<RegistryClient>,
+    destination: &Arc<RegistryClient>,
+    rec: &Recorder<'_>,
+) -> Result<Status> {
+    let destination = destination.clone();
     let (src, dst) = (&plan.source, &plan.destination);
     source.add_scope(src.api_host(), src.repository(), "pull");
     destination.add_scope(dst.api_host(), dst.repository(), "pull,push");

@@ -171,6 +171,10 @@ pub struct Promotion {
     /// A rollback's tags, target, reason and candidates (absent for a promotion).
     #[serde(default)]
     pub rollback: Option<super::lineage::RollbackFacts>,
+    /// When the destination refused to move a tag because its tags are immutable: the digest
+    /// that is complete there, to deploy by digest instead (the `pin-digest` output).
+    #[serde(default)]
+    pub pin_digest: Option<String>,
     /// State transitions with timestamps.
     pub transitions: Vec<Transition>,
     /// Timings per operation.
@@ -232,6 +236,7 @@ impl Promotion {
             kind: super::lineage::Kind::Promotion,
             history: None,
             rollback: None,
+            pin_digest: None,
             transitions: vec![Transition {
                 state: State::Initializing,
                 at: timestamp(now),

@@ -77,6 +77,7 @@ fn action_yml_matches_the_cli() {
             "audit-file",
             "digest",
             "environment-url",
+            "pin-digest",
             "promoted",
             "source-digest",
             "status",
