@@ -57,6 +57,8 @@ pub struct Plan {
     pub dry_run: bool,
     /// Blobs in flight at once.
     pub concurrency: usize,
+    /// Carry the signatures, attestations, SBOMs and referrers along (`--referrers`).
+    pub referrers: bool,
     /// Allow moving a version-like destination tag to another digest.
     pub allow_tag_move: bool,
     /// Show a progress line on the terminal while blobs move.
@@ -195,6 +197,7 @@ async fn stages(
         concurrency: plan.concurrency.max(1),
         dry_run: plan.dry_run,
         progress: plan.progress && !plan.dry_run,
+        referrers: plan.referrers,
     };
     if plan.dry_run {
         // What the copy would do: HEAD requests only, nothing written.

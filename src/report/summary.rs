@@ -139,6 +139,9 @@ fn glance(out: &mut String, r: &Promotion) {
                 String::new()
             }
         );
+        if let Some(line) = crate::copy::summary_line(&copy.referrers) {
+            let _ = writeln!(out, "| **Signatures & referrers** | {} |", cell(&line));
+        }
     }
     if let Some(env) = &r.approval.environment {
         let _ = writeln!(out, "| **Environment** | {} |", code(env));
