@@ -584,6 +584,7 @@ fn record_copy(rec: &Recorder<'_>, report: &CopyReport, passes: u32) {
         r.timings.blobs_ms = Some(report.timings.blobs_ms);
         r.timings.manifests_ms = Some(report.timings.manifests_ms);
         r.timings.verify_ms = Some(report.timings.verify_ms);
+        r.timings.referrers_ms = Some(report.timings.referrers_ms);
         r.timings.tag_ms = Some(report.timings.tag_ms);
         if let Some(image) = &mut r.image {
             image.destination_digest = report.destination_digest.as_ref().map(ToString::to_string);

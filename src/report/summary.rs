@@ -420,6 +420,7 @@ fn timings(out: &mut String, r: &Promotion) {
         ("blobs", t.blobs_ms),
         ("manifests", t.manifests_ms),
         ("verify", t.verify_ms),
+        ("referrers", t.referrers_ms),
         ("tags", t.tag_ms),
         ("copy (all passes)", t.copy_ms),
         ("total", t.total_ms),
