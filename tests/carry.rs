@@ -503,3 +503,53 @@ async fn a_differing_sig_is_kept_and_a_wrong_subject_skipped() {
     assert_eq!(tag(&dst, &sig).await, Some(theirs.digest));
     assert!(listed(&dst, &digest).await.is_empty());
 }
+
+/// A failure to carry fails the promotion before its tags (a REGISTRY error, exit 4), never a
+/// silent drop: here the source's fallback tag holds an image instead of an index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_to_carry_fails_the_promotion_before_the_tags() {
+    let (src, digest) = fixture("small", &source_host(Kind::Distribution));
+    let c = client();
+    let src_ref = reference(&src);
+    let image = c.get_manifest(&src_ref, &digest.to_string()).await.unwrap();
+    c.put_manifest(&src_ref, &referrers::fallback_tag(&digest), &image)
+        .await
+        .unwrap();
+    let dst = format!(
+        "{}/{}",
+        destination_host(Kind::Distribution),
+        unique("carry/failed")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let audit_dir = dir.path().display().to_string();
+    let (from, to) = (format!("{src}:1.0"), format!("{dst}:1.0"));
+    let out = promote(&[
+        "promote",
+        "--summary=false",
+        "--audit-dir",
+        &audit_dir,
+        &from,
+        &to,
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out).contains(&referrers::fallback_tag(&digest)),
+        "{}",
+        text(&out)
+    );
+    let record = audit(dir.path());
+    assert_eq!(record["status"], "failed", "{record}");
+    assert_eq!(record["errors"][0]["category"], "REGISTRY", "{record}");
+    assert_eq!(tag(&dst, "1.0").await, None, "no tag after a failed carry");
+    // Without the carry the same promotion goes through.
+    run(&[
+        "promote",
+        "--summary=false",
+        "--audit-dir",
+        &audit_dir,
+        "--no-referrers",
+        &from,
+        &to,
+    ]);
+    assert_eq!(tag(&dst, "1.0").await, Some(digest));
+}
