@@ -415,3 +415,51 @@ fn skipped(mut record: ReferrerRecord, reason: &str) -> ReferrerRecord {
     record.reason = Some(reason.to_owned());
     record
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn manifest(json: &serde_json::Value) -> Manifest {
+        Manifest::parse("t", Bytes::from(serde_json::to_vec(json).unwrap()), None).unwrap()
+    }
+
+    fn d(c: char) -> String {
+        format!("sha256:{}", c.to_string().repeat(64))
+    }
+
+    #[test]
+    fn artifact_types_as_listings_and_cosign_tags_show_them() {
+        // cosign's legacy `.sig`: a plain image config, the payload's type on the layer.
+        let sig = manifest(
+            &serde_json::json!({"schemaVersion": 2, "mediaType": crate::media::OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": d('1'), "size": 2},
+            "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": d('2'), "size": 3}]}),
+        );
+        assert_eq!(
+            cosign_artifact_type(&sig).as_deref(),
+            Some("application/vnd.dev.cosign.simplesigning.v1+json")
+        );
+        assert_eq!(artifact_type(&sig).as_deref(), Some(OCI_CONFIG));
+        // A bundle: its own artifactType wins everywhere.
+        let bundle = manifest(
+            &serde_json::json!({"schemaVersion": 2, "mediaType": crate::media::OCI_MANIFEST,
+            "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": d('1'), "size": 2},
+            "layers": [{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "digest": d('2'), "size": 3}],
+            "subject": {"mediaType": crate::media::OCI_MANIFEST, "digest": d('4'), "size": 1}}),
+        );
+        for f in [artifact_type, cosign_artifact_type] {
+            assert_eq!(
+                f(&bundle).as_deref(),
+                Some("application/vnd.dev.sigstore.bundle.v0.3+json")
+            );
+        }
+        // An index without one has none.
+        let index = manifest(
+            &serde_json::json!({"schemaVersion": 2, "mediaType": crate::media::OCI_INDEX, "manifests": []}),
+        );
+        assert_eq!(artifact_type(&index), None);
+    }
+}
