@@ -59,6 +59,8 @@ pub struct Plan {
     pub dry_run: bool,
     /// Blobs in flight at once.
     pub concurrency: usize,
+    /// Carry the signatures, attestations, SBOMs and referrers along (`--referrers`).
+    pub referrers: bool,
     /// Allow moving a version-like destination tag to another digest.
     pub allow_tag_move: bool,
     /// Show a progress line on the terminal while blobs move.
@@ -243,6 +245,7 @@ async fn pipeline(
         concurrency: plan.concurrency.max(1),
         dry_run: plan.dry_run,
         progress: plan.progress && !plan.dry_run,
+        referrers: plan.referrers,
     };
     if plan.dry_run {
         // What the copy would do: HEAD requests only, nothing written.
@@ -638,6 +641,7 @@ fn record_copy(rec: &Recorder<'_>, report: &CopyReport, passes: u32) {
         r.timings.blobs_ms = Some(report.timings.blobs_ms);
         r.timings.manifests_ms = Some(report.timings.manifests_ms);
         r.timings.verify_ms = Some(report.timings.verify_ms);
+        r.timings.referrers_ms = Some(report.timings.referrers_ms);
         r.timings.tag_ms = Some(report.timings.tag_ms);
         if let Some(image) = &mut r.image {
             image.destination_digest = report.destination_digest.as_ref().map(ToString::to_string);

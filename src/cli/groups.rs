@@ -130,6 +130,20 @@ pub struct TransferArgs {
     /// Resolve (and check and gate, where the command does) and report what the copy would do; write nothing to any registry.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, action = clap::ArgAction::Set, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_bool, env = "IMAGE_PROMOTE_DRY_RUN", help_heading = "Copy")]
     pub dry_run: bool,
+    /// Carry the image's signatures, attestations and SBOMs (cosign's sha256-<hex>.sig/.att/.sbom tags) and OCI referrers, of the digest and of each child manifest, along with it.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, action = clap::ArgAction::Set, require_equals = true, default_value = "true", default_missing_value = "true", value_parser = parse_bool, env = "IMAGE_PROMOTE_REFERRERS", help_heading = "Copy")]
+    pub referrers: bool,
+    /// Carry no signature, attestation, SBOM or referrer (the same as --referrers=false).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, action = clap::ArgAction::Set, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_bool, help_heading = "Copy")]
+    pub no_referrers: bool,
+}
+
+impl TransferArgs {
+    /// Whether the referrers are carried: `--referrers` (default true) and not `--no-referrers`.
+    #[must_use]
+    pub fn carry_referrers(&self) -> bool {
+        self.referrers && !self.no_referrers
+    }
 }
 
 /// The checks and the policy they are judged by (`check`, `promote`). Precedence: flag >

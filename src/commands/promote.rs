@@ -90,6 +90,7 @@ pub fn plan(args: &PromoteArgs, github_sha: Option<String>) -> Result<Plan> {
         force_reason,
         dry_run: args.transfer.dry_run,
         concurrency: args.transfer.concurrency as usize,
+        referrers: args.transfer.carry_referrers(),
         allow_tag_move: args.tags.allow_tag_move,
         progress: std::env::var_os("GITHUB_ACTIONS").is_none()
             && std::io::IsTerminal::is_terminal(&std::io::stderr()),

@@ -2,9 +2,11 @@
 //! resolved [`ImageGraph`] (the Resolve stage, `resolve/`) and two [`RegistryClient`]s; output: a [`CopyReport`]. Blobs first (see
 //! `blobs.rs`: skip what the destination has, mount within a registry, else stream GET→PUT
 //! verifying hash and size, in parallel); then child manifests and the top manifest by digest;
-//! read back; tags last, from the tag plan decided before the copy (`tags.rs`).
+//! read back; then the image's signatures, attestations, SBOMs and referrers (`carry/`, unless
+//! `referrers` is off); tags last, from the tag plan decided before the copy (`tags.rs`).
 
 mod blobs;
+mod carry;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -14,6 +16,9 @@ use serde::Serialize;
 
 pub use blobs::VerifyingStream;
 use blobs::copy_blobs;
+pub use carry::{
+    CarryCounts, CarryStatus, MAX_DEPTH, ReferrerKind, ReferrerPath, ReferrerRecord, summary_line,
+};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -31,6 +36,8 @@ pub struct CopyOptions {
     pub dry_run: bool,
     /// Show a progress line on a terminal.
     pub progress: bool,
+    /// Carry the image's cosign tags and referrers along (`--referrers`, on by default).
+    pub referrers: bool,
 }
 
 impl Default for CopyOptions {
@@ -39,6 +46,7 @@ impl Default for CopyOptions {
             concurrency: 8,
             dry_run: false,
             progress: false,
+            referrers: true,
         }
     }
 }
@@ -100,6 +108,8 @@ pub struct Timings {
     pub manifests_ms: u64,
     /// Read-back verification.
     pub verify_ms: u64,
+    /// Carrying the signatures, attestations, SBOMs and referrers.
+    pub referrers_ms: u64,
     /// Tagging.
     pub tag_ms: u64,
     /// All of it.
@@ -131,6 +141,9 @@ pub struct CopyReport {
     pub foreign_layers: Vec<Digest>,
     /// Tags.
     pub tags: Vec<TagRecord>,
+    /// The signatures, attestations, SBOMs and referrers carried along (empty with
+    /// `--referrers=false`).
+    pub referrers: Vec<ReferrerRecord>,
     /// Whether nothing was written.
     pub dry_run: bool,
     /// Whether the destination already held everything (a no-op).
@@ -302,6 +315,7 @@ pub async fn copy_graph(
         blob_records: Vec::new(),
         foreign_layers: graph.foreign.iter().map(|d| d.digest.clone()).collect(),
         tags: Vec::new(),
+        referrers: Vec::new(),
         dry_run: options.dry_run,
         no_op: false,
         timings: Timings::default(),
@@ -385,6 +399,16 @@ pub async fn copy_graph(
     }
     let verify_ms = millis(t);
 
+    // The image's signatures, attestations, SBOMs and referrers: after its manifests are verified,
+    // before its tags; a failure to carry fails the copy (no tag is written).
+    let t = Instant::now();
+    if options.referrers {
+        crate::runtime::check_interrupted()?;
+        report.referrers =
+            carry::carry(&source, &destination, graph, dst, options, same_registry).await?;
+    }
+    let referrers_ms = millis(t);
+
     // Tags last, from the plan.
     let t = Instant::now();
     report.tags = if options.dry_run || tag_states.len() == tags.entries.len() {
@@ -399,6 +423,10 @@ pub async fn copy_graph(
         && report.blobs.mounted == 0
         && report.manifests_pushed == 0
         && report.tags.iter().all(|t| !t.written)
+        && report
+            .referrers
+            .iter()
+            .all(|r| !matches!(r.status, CarryStatus::Carried | CarryStatus::WouldCarry))
         && !report
             .blob_records
             .iter()
@@ -408,6 +436,7 @@ pub async fn copy_graph(
         blobs_ms,
         manifests_ms,
         verify_ms,
+        referrers_ms,
         tag_ms,
         total_ms: resolve_ms + millis(started),
     };

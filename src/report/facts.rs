@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::copy::{BlobAction, CopyReport};
+use crate::copy::{BlobAction, CopyReport, ReferrerRecord};
 use crate::media::ManifestView;
 use crate::resolve::ImageGraph;
 use crate::tags::TagRecord;
@@ -307,6 +307,9 @@ pub struct CopySummary {
     pub manifests_pushed: usize,
     /// Destination tags.
     pub tags: Vec<TagOutcome>,
+    /// The signatures, attestations, SBOMs and referrers carried along (`referrers`).
+    #[serde(default)]
+    pub referrers: Vec<ReferrerRecord>,
     /// Whether the destination already held everything.
     pub no_op: bool,
     /// Requests sent to the source registry.
@@ -384,6 +387,7 @@ impl CopySummary {
             bytes_copied: report.blobs.bytes_copied,
             manifests_pushed: report.manifests_pushed,
             tags: report.tags.clone(),
+            referrers: report.referrers.clone(),
             no_op: report.no_op,
             requests_source: report.requests.0,
             requests_destination: report.requests.1,

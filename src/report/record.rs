@@ -87,6 +87,9 @@ pub struct Timings {
     pub manifests_ms: Option<u64>,
     /// Read-back verification.
     pub verify_ms: Option<u64>,
+    /// Carrying the signatures, attestations, SBOMs and referrers.
+    #[serde(default)]
+    pub referrers_ms: Option<u64>,
     /// Tagging.
     pub tag_ms: Option<u64>,
     /// The whole copy stage, retries included.

@@ -193,6 +193,9 @@ fn glance(out: &mut String, r: &Promotion) {
                 String::new()
             }
         );
+        if let Some(line) = crate::copy::summary_line(&copy.referrers) {
+            let _ = writeln!(out, "| **Signatures & referrers** | {} |", cell(&line));
+        }
     }
     if let Some(env) = &r.approval.environment {
         let _ = writeln!(out, "| **Environment** | {} |", code(env));
@@ -471,6 +474,7 @@ fn timings(out: &mut String, r: &Promotion) {
         ("blobs", t.blobs_ms),
         ("manifests", t.manifests_ms),
         ("verify", t.verify_ms),
+        ("referrers", t.referrers_ms),
         ("tags", t.tag_ms),
         ("copy (all passes)", t.copy_ms),
         ("total", t.total_ms),

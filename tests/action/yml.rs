@@ -30,6 +30,7 @@ fn action_yml_matches_the_cli() {
         "force",
         "force-reason",
         "dry-run",
+        "referrers",
         "retry-attempts",
         "retry-max-delay",
         "concurrency",
@@ -130,7 +131,7 @@ fn action_yml_matches_the_cli() {
 /// Flags of `promote` that are deliberately not Action inputs: aliases of an input (`tag`,
 /// `insecure-registry`, `src-creds`, `dest-creds`), options a workflow has no use for, and clap's
 /// own (`help`). Any other flag `promote` gains must become an input too.
-const CLI_ONLY: [&str; 7] = [
+const CLI_ONLY: [&str; 8] = [
     "tag",
     "insecure-registry",
     "src-creds",
@@ -138,6 +139,7 @@ const CLI_ONLY: [&str; 7] = [
     "no-docker-config",
     "allow-tag-move",
     "read-timeout",
+    "no-referrers",
 ];
 
 /// Every long flag of `promote` is an input of `action.yml` unless it is listed in [`CLI_ONLY`]
@@ -195,7 +197,7 @@ fn every_input_reaches_its_flag() {
                 "sha256:8d5f14e4878aea65da3611b8ae2f24a3366990c2c468abee5b2c31f4c7aee992"
             }
             "force" | "deep" | "dry-run" | "require-approval" | "deployment" => "true",
-            "summary" => "false",
+            "summary" | "referrers" => "false",
             "max-size" => "2GiB",
             "max-layer-size" => "1GiB",
             "platforms" => "linux/amd64,linux/arm64",
@@ -238,6 +240,7 @@ fn every_input_reaches_its_flag() {
         panic!("not promote")
     };
     assert!(p.checks.deep && p.gate.force && p.transfer.dry_run && !p.report.summary);
+    assert!(!p.transfer.referrers && !p.transfer.carry_referrers());
     assert_eq!(p.checks.max_size, Some(2 << 30));
     assert_eq!(p.checks.max_layer_size, Some(1 << 30));
     assert_eq!(p.checks.platforms, ["linux/amd64,linux/arm64"]);

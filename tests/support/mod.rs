@@ -6,6 +6,7 @@
 // failures is the point in test support code.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod cosign;
 pub mod harness;
 pub mod http1;
 pub mod jwt;
