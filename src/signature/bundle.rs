@@ -40,7 +40,12 @@ pub fn is_bundle(media_type: &str) -> bool {
 /// The DSSE pre-authentication encoding: `DSSEv1 <len> <type> <len> <body>`.
 #[must_use]
 pub fn pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = format!("DSSEv1 {} {payload_type} {} ", payload_type.len(), body.len()).into_bytes();
+    let mut out = format!(
+        "DSSEv1 {} {payload_type} {} ",
+        payload_type.len(),
+        body.len()
+    )
+    .into_bytes();
     out.extend_from_slice(body);
     out
 }
@@ -83,7 +88,9 @@ pub fn verify(
         serde_json::from_slice(bundle).map_err(|e| Problem::BundleNotJson(e.to_string()))?;
     let envelope = b.dsse_envelope.ok_or(Problem::NoEnvelope)?;
     if envelope.payload_type != IN_TOTO {
-        return Err(Problem::PayloadType(crate::text::shorten(&envelope.payload_type)));
+        return Err(Problem::PayloadType(crate::text::shorten(
+            &envelope.payload_type,
+        )));
     }
     let b64 = base64::engine::general_purpose::STANDARD;
     let body = b64
@@ -126,7 +133,11 @@ pub fn check_statement(body: &[u8], subject: &Digest, predicate_type: &str) -> R
     let algorithm = algorithm.split(':').next().unwrap_or("sha256");
     let named: Vec<&str> = v["subject"]
         .as_array()
-        .map(|a| a.iter().filter_map(|s| s["digest"][algorithm].as_str()).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["digest"][algorithm].as_str())
+                .collect()
+        })
         .unwrap_or_default();
     if named.is_empty() {
         return Err(Problem::NoDigest);

@@ -29,7 +29,11 @@ mod imp {
         ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, UnparsedPublicKey,
     };
 
-    pub(super) fn verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
+    pub(super) fn verify(
+        key: &PublicKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError> {
         UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, key.point())
             .verify(message, signature)
             .map_err(|_| CryptoError::BadSignature)

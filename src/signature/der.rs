@@ -213,7 +213,10 @@ mod tests {
 
     #[test]
     fn reads_pem_and_der() {
-        let pem = to_pem("PUBLIC KEY", &encode(tag::SEQUENCE, &encode(tag::NULL, &[])));
+        let pem = to_pem(
+            "PUBLIC KEY",
+            &encode(tag::SEQUENCE, &encode(tag::NULL, &[])),
+        );
         let blocks = pem_blocks(&format!("junk\n{pem}more\n")).unwrap();
         assert_eq!(blocks.len(), 1);
         assert_eq!(blocks[0].label, "PUBLIC KEY");
@@ -223,7 +226,10 @@ mod tests {
         assert_eq!(Reader::new(seq).expect(tag::NULL).unwrap(), b"");
         let long = encode(tag::OCTET_STRING, &[7u8; 300]);
         assert_eq!(&long[..4], &[0x04, 0x82, 0x01, 0x2c]);
-        assert_eq!(Reader::new(&long).expect(tag::OCTET_STRING).unwrap().len(), 300);
+        assert_eq!(
+            Reader::new(&long).expect(tag::OCTET_STRING).unwrap().len(),
+            300
+        );
     }
 
     #[test]
@@ -241,12 +247,21 @@ mod tests {
             pem_blocks("-----BEGIN X-----\nProc-Type: 4,ENCRYPTED\nAAAA\n-----END X-----\n"),
             Err(DerError::Headers(_))
         ));
-        for bad in [&[][..], &[0x30], &[0x30, 0x05, 0x00], &[0x30, 0x80], &[0x30, 0x85, 1, 1, 1, 1, 1]] {
+        for bad in [
+            &[][..],
+            &[0x30],
+            &[0x30, 0x05, 0x00],
+            &[0x30, 0x80],
+            &[0x30, 0x85, 1, 1, 1, 1, 1],
+        ] {
             assert!(Reader::new(bad).any().is_err(), "{bad:?}");
         }
         assert_eq!(
             Reader::new(&[0x02, 0x00]).expect(tag::SEQUENCE),
-            Err(DerError::UnexpectedTag { expected: 0x30, found: 0x02 })
+            Err(DerError::UnexpectedTag {
+                expected: 0x30,
+                found: 0x02
+            })
         );
     }
 }

@@ -9,7 +9,10 @@ use bytes::Bytes;
 
 use super::bundle::{self, OCI_EMPTY};
 use super::legacy::{SIGNATURE_ANNOTATION, SIMPLESIGNING};
-use super::{Candidate, Content, Format, Found, MAX_BLOB_BYTES, MAX_LAYERS, MAX_REFERRERS, Problem, SubjectMaterial};
+use super::{
+    Candidate, Content, Format, Found, MAX_BLOB_BYTES, MAX_LAYERS, MAX_REFERRERS, Problem,
+    SubjectMaterial,
+};
 use crate::digest::Digest;
 use crate::error::{Reason, Result};
 use crate::media::{Descriptor, ManifestView};
@@ -21,7 +24,11 @@ use crate::registry::RegistryClient;
 ///
 /// # Errors
 /// Registry, network and access errors of the requests (a missing tag or blob is not one).
-pub async fn fetch(client: &RegistryClient, repo: &Reference, subject: &Digest) -> Result<SubjectMaterial> {
+pub async fn fetch(
+    client: &RegistryClient,
+    repo: &Reference,
+    subject: &Digest,
+) -> Result<SubjectMaterial> {
     let mut material = SubjectMaterial {
         subject: subject.clone(),
         candidates: Vec::new(),
@@ -58,7 +65,10 @@ async fn legacy_candidates(
         ManifestView::Image { layers, .. } => layers.clone(),
         ManifestView::Index { .. } => Vec::new(),
     };
-    let signing: Vec<&Descriptor> = layers.iter().filter(|l| l.media_type == SIMPLESIGNING).collect();
+    let signing: Vec<&Descriptor> = layers
+        .iter()
+        .filter(|l| l.media_type == SIMPLESIGNING)
+        .collect();
     if signing.is_empty() {
         material.candidates.push(Candidate {
             format: Format::CosignLegacy,
@@ -78,10 +88,12 @@ async fn legacy_candidates(
         } else {
             tag.clone()
         };
-        let content = read_blob(client, repo, layer).await?.map(|payload| Content::Legacy {
-            payload,
-            signature: layer.annotations.get(SIGNATURE_ANNOTATION).cloned(),
-        });
+        let content = read_blob(client, repo, layer)
+            .await?
+            .map(|payload| Content::Legacy {
+                payload,
+                signature: layer.annotations.get(SIGNATURE_ANNOTATION).cloned(),
+            });
         material.candidates.push(Candidate {
             format: Format::CosignLegacy,
             found: Found::Tag,
@@ -105,19 +117,30 @@ async fn bundle_candidates(
     };
     material.looked.push(match listed.path {
         Path::Api => "the referrers API".to_owned(),
-        Path::FallbackTag => format!("the referrers fallback tag {}", referrers::fallback_tag(subject)),
+        Path::FallbackTag => format!(
+            "the referrers fallback tag {}",
+            referrers::fallback_tag(subject)
+        ),
     });
     // A bundle referrer by its artifact type; entries without one (or with the empty type, as
     // some clients write into the fallback index) are read to see what they are.
-    let maybe = listed.descriptors.iter().filter(|d| match d.artifact_type.as_deref() {
-        Some(t) => bundle::is_bundle(t) || t == OCI_EMPTY,
-        None => true,
-    });
+    let maybe = listed
+        .descriptors
+        .iter()
+        .filter(|d| match d.artifact_type.as_deref() {
+            Some(t) => bundle::is_bundle(t) || t == OCI_EMPTY,
+            None => true,
+        });
     for d in maybe.take(MAX_REFERRERS) {
         let location = d.digest.to_string();
         let manifest = match client.get_manifest(repo, &location).await {
             Ok(m) => m,
-            Err(e) if matches!(e.reason, Reason::ManifestUnknown | Reason::InvalidInput | Reason::DigestMismatch) => {
+            Err(e)
+                if matches!(
+                    e.reason,
+                    Reason::ManifestUnknown | Reason::InvalidInput | Reason::DigestMismatch
+                ) =>
+            {
                 if d.artifact_type.as_deref().is_some_and(bundle::is_bundle) {
                     material.candidates.push(Candidate {
                         format: Format::SigstoreBundle,
@@ -133,7 +156,10 @@ async fn bundle_candidates(
         let ManifestView::Image { layers, .. } = &manifest.view else {
             continue;
         };
-        let typed = manifest.artifact_type.as_deref().is_some_and(bundle::is_bundle);
+        let typed = manifest
+            .artifact_type
+            .as_deref()
+            .is_some_and(bundle::is_bundle);
         let Some(layer) = layers
             .iter()
             .find(|l| bundle::is_bundle(&l.media_type))
@@ -169,10 +195,20 @@ async fn read_blob(
         }));
     }
     let limit = usize::try_from(MAX_BLOB_BYTES).unwrap_or(usize::MAX);
-    match client.get_blob_bytes(repo, &blob.digest, blob.size, limit).await {
+    match client
+        .get_blob_bytes(repo, &blob.digest, blob.size, limit)
+        .await
+    {
         Ok(bytes) => Ok(Ok(bytes)),
-        Err(e) if e.reason == Reason::BlobUnknown => Ok(Err(Problem::BlobMissing(blob.digest.to_string()))),
-        Err(e) if matches!(e.reason, Reason::DigestMismatch | Reason::SizeMismatch | Reason::InvalidInput) => {
+        Err(e) if e.reason == Reason::BlobUnknown => {
+            Ok(Err(Problem::BlobMissing(blob.digest.to_string())))
+        }
+        Err(e)
+            if matches!(
+                e.reason,
+                Reason::DigestMismatch | Reason::SizeMismatch | Reason::InvalidInput
+            ) =>
+        {
             Ok(Err(Problem::BlobCorrupt(blob.digest.to_string())))
         }
         Err(e) => Err(e),

@@ -78,7 +78,9 @@ impl KeyError {
             Self::Unsupported(_) | Self::BadPoint => {
                 "use an ECDSA P-256 key (`cosign generate-key-pair`, or `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`)"
             }
-            _ => "give a PEM `PUBLIC KEY` (as `cosign generate-key-pair` writes to cosign.pub), as a file path or the PEM text",
+            _ => {
+                "give a PEM `PUBLIC KEY` (as `cosign generate-key-pair` writes to cosign.pub), as a file path or the PEM text"
+            }
         };
         Error::input(format!("{what}: {self}")).hint(hint)
     }
@@ -100,7 +102,9 @@ fn algorithm_name(alg: &[u8], params: Option<&[u8]>) -> String {
 }
 
 /// Reads an AlgorithmIdentifier: the OID and, when the parameters are an OID, that OID.
-fn algorithm_identifier<'a>(value: &'a [u8]) -> std::result::Result<(&'a [u8], Option<&'a [u8]>), DerError> {
+fn algorithm_identifier<'a>(
+    value: &'a [u8],
+) -> std::result::Result<(&'a [u8], Option<&'a [u8]>), DerError> {
     let mut r = Reader::new(value);
     let alg = r.expect(tag::OID)?;
     let params = match r.peek_tag() {
@@ -141,8 +145,8 @@ impl PublicKey {
             return Err(malformed(DerError::Malformed));
         }
         let mut r = Reader::new(seq);
-        let (alg, params) = algorithm_identifier(r.expect(tag::SEQUENCE).map_err(malformed)?)
-            .map_err(malformed)?;
+        let (alg, params) =
+            algorithm_identifier(r.expect(tag::SEQUENCE).map_err(malformed)?).map_err(malformed)?;
         let bits = r.expect(tag::BIT_STRING).map_err(malformed)?;
         if !r.is_empty() {
             return Err(malformed(DerError::Malformed));
@@ -167,10 +171,18 @@ impl PublicKey {
         if point.len() != 65 || point[0] != 0x04 {
             return Err(KeyError::BadPoint);
         }
-        let alg = [der::encode(tag::OID, OID_EC_PUBLIC_KEY), der::encode(tag::OID, OID_P256)].concat();
+        let alg = [
+            der::encode(tag::OID, OID_EC_PUBLIC_KEY),
+            der::encode(tag::OID, OID_P256),
+        ]
+        .concat();
         let mut bits = vec![0u8];
         bits.extend_from_slice(point);
-        let body = [der::encode(tag::SEQUENCE, &alg), der::encode(tag::BIT_STRING, &bits)].concat();
+        let body = [
+            der::encode(tag::SEQUENCE, &alg),
+            der::encode(tag::BIT_STRING, &bits),
+        ]
+        .concat();
         Self::from_spki_der(&der::encode(tag::SEQUENCE, &body))
     }
 
@@ -251,7 +263,11 @@ pub struct PrivateKey {
 
 impl std::fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PrivateKey(<redacted>, public {})", self.public.short_fingerprint())
+        write!(
+            f,
+            "PrivateKey(<redacted>, public {})",
+            self.public.short_fingerprint()
+        )
     }
 }
 
@@ -299,8 +315,8 @@ impl PrivateKey {
         let mut outer = Reader::new(pkcs8);
         let mut r = Reader::new(outer.expect(tag::SEQUENCE).map_err(malformed)?);
         r.expect(tag::INTEGER).map_err(malformed)?;
-        let (alg, params) = algorithm_identifier(r.expect(tag::SEQUENCE).map_err(malformed)?)
-            .map_err(malformed)?;
+        let (alg, params) =
+            algorithm_identifier(r.expect(tag::SEQUENCE).map_err(malformed)?).map_err(malformed)?;
         if alg != OID_EC_PUBLIC_KEY || params != Some(OID_P256) {
             return Err(KeyError::Unsupported(algorithm_name(alg, params)));
         }
@@ -328,10 +344,17 @@ impl PrivateKey {
             let params = r.expect(0xa0).map_err(malformed)?;
             let curve = Reader::new(params).expect(tag::OID).map_err(malformed)?;
             if curve != OID_P256 {
-                return Err(KeyError::Unsupported(algorithm_name(OID_EC_PUBLIC_KEY, Some(curve))));
+                return Err(KeyError::Unsupported(algorithm_name(
+                    OID_EC_PUBLIC_KEY,
+                    Some(curve),
+                )));
             }
         }
-        let alg = [der::encode(tag::OID, OID_EC_PUBLIC_KEY), der::encode(tag::OID, OID_P256)].concat();
+        let alg = [
+            der::encode(tag::OID, OID_EC_PUBLIC_KEY),
+            der::encode(tag::OID, OID_P256),
+        ]
+        .concat();
         let body = [
             der::encode(tag::INTEGER, &[0]),
             der::encode(tag::SEQUENCE, &alg),
@@ -366,7 +389,9 @@ fn sec1_public_point(sec1: &[u8]) -> std::result::Result<Vec<u8>, KeyError> {
     while let Some(t) = r.peek_tag() {
         let value = r.any().map_err(malformed)?.1;
         if t == 0xa1 {
-            let bits = Reader::new(value).expect(tag::BIT_STRING).map_err(malformed)?;
+            let bits = Reader::new(value)
+                .expect(tag::BIT_STRING)
+                .map_err(malformed)?;
             return match bits.split_first() {
                 Some((0, point)) => Ok(point.to_vec()),
                 _ => Err(KeyError::BadPoint),
@@ -381,7 +406,10 @@ fn describe(index: usize, value: &str) -> String {
     if value.contains("-----BEGIN") {
         format!("verification key {index} (PEM text)")
     } else {
-        format!("verification key {index} ({})", crate::text::shorten(value.trim()))
+        format!(
+            "verification key {index} ({})",
+            crate::text::shorten(value.trim())
+        )
     }
 }
 
@@ -398,7 +426,11 @@ pub fn load_public_keys(values: &[String]) -> Result<Vec<PublicKey>> {
         let items: Vec<&str> = if value.contains("-----BEGIN") {
             vec![value.as_str()]
         } else {
-            value.lines().map(str::trim).filter(|l| !l.is_empty()).collect()
+            value
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect()
         };
         for item in items {
             index += 1;

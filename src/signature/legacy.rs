@@ -49,8 +49,8 @@ pub fn verify(
 /// [`Problem::PayloadNotJson`], [`Problem::WrongType`], [`Problem::NoDigest`] or
 /// [`Problem::OtherDigest`].
 pub fn check_payload(payload: &[u8], subject: &Digest) -> Result<(), Problem> {
-    let v: Value = serde_json::from_slice(payload)
-        .map_err(|e| Problem::PayloadNotJson(e.to_string()))?;
+    let v: Value =
+        serde_json::from_slice(payload).map_err(|e| Problem::PayloadNotJson(e.to_string()))?;
     let critical = &v["critical"];
     match critical["type"].as_str() {
         Some(PAYLOAD_TYPE) => {}

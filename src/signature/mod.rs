@@ -105,7 +105,9 @@ pub enum Problem {
     #[error("its signature is not valid base64")]
     SignatureNotBase64,
     /// No given key verifies the signature over the bytes.
-    #[error("the signature does not verify with {0}: signed by another key, or the signed payload was changed")]
+    #[error(
+        "the signature does not verify with {0}: signed by another key, or the signed payload was changed"
+    )]
     BadSignature(String),
     /// The payload or statement is not JSON.
     #[error("the signed payload is not JSON ({0})")]

@@ -8,7 +8,10 @@ use super::*;
 use crate::digest::Digest;
 
 fn fixture(name: &str) -> String {
-    let path = format!("{}/tests/data/signatures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/data/signatures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -17,7 +20,10 @@ fn subject() -> Digest {
 }
 
 fn keys(names: &[&str]) -> Vec<PublicKey> {
-    names.iter().map(|n| PublicKey::from_pem(&fixture(n)).unwrap()).collect()
+    names
+        .iter()
+        .map(|n| PublicKey::from_pem(&fixture(n)).unwrap())
+        .collect()
 }
 
 fn other_digest() -> Digest {
@@ -29,26 +35,63 @@ fn legacy_signature_made_by_openssl_verifies() {
     let payload = fixture("payload.json");
     let sig = fixture("payload.sig");
     let subject = subject();
-    assert_eq!(legacy::verify(payload.as_bytes(), Some(&sig), &subject, &keys(&["p256.pub"])), Ok(0));
     assert_eq!(
-        legacy::verify(payload.as_bytes(), Some(&sig), &subject, &keys(&["other.pub", "p256.pub"])),
+        legacy::verify(
+            payload.as_bytes(),
+            Some(&sig),
+            &subject,
+            &keys(&["p256.pub"])
+        ),
+        Ok(0)
+    );
+    assert_eq!(
+        legacy::verify(
+            payload.as_bytes(),
+            Some(&sig),
+            &subject,
+            &keys(&["other.pub", "p256.pub"])
+        ),
         Ok(1)
     );
-    let e = legacy::verify(payload.as_bytes(), Some(&sig), &subject, &keys(&["other.pub"])).unwrap_err();
+    let e = legacy::verify(
+        payload.as_bytes(),
+        Some(&sig),
+        &subject,
+        &keys(&["other.pub"]),
+    )
+    .unwrap_err();
     assert!(matches!(e, Problem::BadSignature(_)), "{e}");
     assert!(e.to_string().contains("signed by another key"), "{e}");
     let tampered = payload.replace("127.0.0.1:5100/app", "127.0.0.1:5100/evil");
     assert!(matches!(
-        legacy::verify(tampered.as_bytes(), Some(&sig), &subject, &keys(&["p256.pub"])),
+        legacy::verify(
+            tampered.as_bytes(),
+            Some(&sig),
+            &subject,
+            &keys(&["p256.pub"])
+        ),
         Err(Problem::BadSignature(_))
     ));
     assert_eq!(
-        legacy::verify(payload.as_bytes(), Some(&sig), &other_digest(), &keys(&["p256.pub"])),
+        legacy::verify(
+            payload.as_bytes(),
+            Some(&sig),
+            &other_digest(),
+            &keys(&["p256.pub"])
+        ),
         Err(Problem::OtherDigest(subject.to_string()))
     );
-    assert_eq!(legacy::verify(payload.as_bytes(), None, &subject, &keys(&["p256.pub"])), Err(Problem::NoSignature));
     assert_eq!(
-        legacy::verify(payload.as_bytes(), Some("%%%"), &subject, &keys(&["p256.pub"])),
+        legacy::verify(payload.as_bytes(), None, &subject, &keys(&["p256.pub"])),
+        Err(Problem::NoSignature)
+    );
+    assert_eq!(
+        legacy::verify(
+            payload.as_bytes(),
+            Some("%%%"),
+            &subject,
+            &keys(&["p256.pub"])
+        ),
         Err(Problem::SignatureNotBase64)
     );
 }
@@ -56,12 +99,25 @@ fn legacy_signature_made_by_openssl_verifies() {
 #[test]
 fn legacy_payload_rules() {
     let s = subject();
-    let capital = fixture("payload.json").replace("docker-manifest-digest", "Docker-manifest-digest");
+    let capital =
+        fixture("payload.json").replace("docker-manifest-digest", "Docker-manifest-digest");
     assert_eq!(legacy::check_payload(capital.as_bytes(), &s), Ok(()));
     let other_type = fixture("payload.json").replace("cosign container image signature", "x");
-    assert_eq!(legacy::check_payload(other_type.as_bytes(), &s), Err(Problem::WrongType("x".into())));
-    assert_eq!(legacy::check_payload(br#"{"critical":{"type":"cosign container image signature"}}"#, &s), Err(Problem::NoDigest));
-    assert!(matches!(legacy::check_payload(b"\xff", &s), Err(Problem::PayloadNotJson(_))));
+    assert_eq!(
+        legacy::check_payload(other_type.as_bytes(), &s),
+        Err(Problem::WrongType("x".into()))
+    );
+    assert_eq!(
+        legacy::check_payload(
+            br#"{"critical":{"type":"cosign container image signature"}}"#,
+            &s
+        ),
+        Err(Problem::NoDigest)
+    );
+    assert!(matches!(
+        legacy::check_payload(b"\xff", &s),
+        Err(Problem::PayloadNotJson(_))
+    ));
 }
 
 #[test]
@@ -69,27 +125,68 @@ fn bundle_made_by_openssl_verifies() {
     let b = fixture("bundle.json");
     let s = subject();
     let pred = bundle::COSIGN_SIGN_PREDICATE;
-    assert_eq!(bundle::verify(b.as_bytes(), &s, pred, &keys(&["p256.pub"])), Ok(0));
-    assert!(matches!(bundle::verify(b.as_bytes(), &s, pred, &keys(&["other.pub"])), Err(Problem::BadSignature(_))));
-    assert!(matches!(bundle::verify(b.as_bytes(), &other_digest(), pred, &keys(&["p256.pub"])), Err(Problem::OtherDigest(_))));
+    assert_eq!(
+        bundle::verify(b.as_bytes(), &s, pred, &keys(&["p256.pub"])),
+        Ok(0)
+    );
     assert!(matches!(
-        bundle::verify(b.as_bytes(), &s, "https://slsa.dev/provenance/v1", &keys(&["p256.pub"])),
+        bundle::verify(b.as_bytes(), &s, pred, &keys(&["other.pub"])),
+        Err(Problem::BadSignature(_))
+    ));
+    assert!(matches!(
+        bundle::verify(b.as_bytes(), &other_digest(), pred, &keys(&["p256.pub"])),
+        Err(Problem::OtherDigest(_))
+    ));
+    assert!(matches!(
+        bundle::verify(
+            b.as_bytes(),
+            &s,
+            "https://slsa.dev/provenance/v1",
+            &keys(&["p256.pub"])
+        ),
         Err(Problem::PredicateType(_))
     ));
     // The payload's base64 changed by one character: the signature no longer covers it.
     let v: serde_json::Value = serde_json::from_str(&b).unwrap();
     let payload = v["dsseEnvelope"]["payload"].as_str().unwrap();
-    let mut body = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, payload).unwrap();
+    let mut body =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, payload).unwrap();
     let at = body.len() - 3;
     body[at] = b' ';
-    let tampered = b.replace(payload, &base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &body));
-    assert!(matches!(bundle::verify(tampered.as_bytes(), &s, pred, &keys(&["p256.pub"])), Err(Problem::BadSignature(_))));
-    let other_type = b.replace("\"payloadType\":\"application/vnd.in-toto+json\"", "\"payloadType\":\"text/plain\"");
-    assert_eq!(bundle::verify(other_type.as_bytes(), &s, pred, &keys(&["p256.pub"])), Err(Problem::PayloadType("text/plain".into())));
-    assert_eq!(bundle::verify(br#"{"messageSignature":{}}"#, &s, pred, &keys(&["p256.pub"])), Err(Problem::NoEnvelope));
-    assert!(matches!(bundle::verify(b"[", &s, pred, &keys(&["p256.pub"])), Err(Problem::BundleNotJson(_))));
+    let tampered = b.replace(
+        payload,
+        &base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &body),
+    );
+    assert!(matches!(
+        bundle::verify(tampered.as_bytes(), &s, pred, &keys(&["p256.pub"])),
+        Err(Problem::BadSignature(_))
+    ));
+    let other_type = b.replace(
+        "\"payloadType\":\"application/vnd.in-toto+json\"",
+        "\"payloadType\":\"text/plain\"",
+    );
+    assert_eq!(
+        bundle::verify(other_type.as_bytes(), &s, pred, &keys(&["p256.pub"])),
+        Err(Problem::PayloadType("text/plain".into()))
+    );
+    assert_eq!(
+        bundle::verify(
+            br#"{"messageSignature":{}}"#,
+            &s,
+            pred,
+            &keys(&["p256.pub"])
+        ),
+        Err(Problem::NoEnvelope)
+    );
+    assert!(matches!(
+        bundle::verify(b"[", &s, pred, &keys(&["p256.pub"])),
+        Err(Problem::BundleNotJson(_))
+    ));
     // The hint cosign writes is the key's.
-    assert_eq!(v["verificationMaterial"]["publicKey"]["hint"], keys(&["p256.pub"])[0].hint());
+    assert_eq!(
+        v["verificationMaterial"]["publicKey"]["hint"],
+        keys(&["p256.pub"])[0].hint()
+    );
 }
 
 #[test]
@@ -105,33 +202,56 @@ fn what_is_signed_verifies() {
     let s = subject();
     for key in [&private, &sec1] {
         let l = legacy::sign(key, "127.0.0.1:5100/app", &s).unwrap();
-        assert_eq!(legacy::verify(&l.payload, Some(&l.signature), &s, &public), Ok(0));
+        assert_eq!(
+            legacy::verify(&l.payload, Some(&l.signature), &s, &public),
+            Ok(0)
+        );
         assert!(legacy::verify(&l.payload, Some(&l.signature), &s, &keys(&["other.pub"])).is_err());
         let (config, manifest) = l.manifest();
         let m = crate::media::Manifest::parse("sig", Bytes::from(manifest), None).unwrap();
-        let crate::media::ManifestView::Image { config: c, layers } = &m.view else { panic!() };
+        let crate::media::ManifestView::Image { config: c, layers } = &m.view else {
+            panic!()
+        };
         assert_eq!(c.digest, Digest::sha256_of(&config));
         assert_eq!(layers[0].media_type, legacy::SIMPLESIGNING);
         assert_eq!(layers[0].digest, Digest::sha256_of(&l.payload));
-        assert_eq!(layers[0].annotations[legacy::SIGNATURE_ANNOTATION], l.signature);
+        assert_eq!(
+            layers[0].annotations[legacy::SIGNATURE_ANNOTATION],
+            l.signature
+        );
 
         let predicate = serde_json::json!({"promoted-to": "prod"});
         let b = bundle::sign(key, &s, "https://example.test/promotion/v1", &predicate).unwrap();
-        assert_eq!(bundle::verify(&b, &s, "https://example.test/promotion/v1", &public), Ok(0));
+        assert_eq!(
+            bundle::verify(&b, &s, "https://example.test/promotion/v1", &public),
+            Ok(0)
+        );
         assert!(bundle::verify(&b, &s, bundle::COSIGN_SIGN_PREDICATE, &public).is_err());
-        let r = bundle::referrer_manifest(&b, (crate::media::OCI_MANIFEST, &s, 123), bundle::COSIGN_SIGN_PREDICATE, "2026-01-01T00:00:00Z");
+        let r = bundle::referrer_manifest(
+            &b,
+            (crate::media::OCI_MANIFEST, &s, 123),
+            bundle::COSIGN_SIGN_PREDICATE,
+            "2026-01-01T00:00:00Z",
+        );
         let m = crate::media::Manifest::parse("ref", Bytes::from(r), None).unwrap();
         assert_eq!(m.artifact_type.as_deref(), Some(bundle::BUNDLE_V03));
         assert_eq!(m.subject.unwrap().digest, s);
     }
 }
 
-fn material(candidates: Vec<(Format, Found, std::result::Result<Content, Problem>)>) -> SubjectMaterial {
+fn material(
+    candidates: Vec<(Format, Found, std::result::Result<Content, Problem>)>,
+) -> SubjectMaterial {
     SubjectMaterial {
         subject: subject(),
         candidates: candidates
             .into_iter()
-            .map(|(format, found, content)| Candidate { format, found, location: "loc".into(), content })
+            .map(|(format, found, content)| Candidate {
+                format,
+                found,
+                location: "loc".into(),
+                content,
+            })
             .collect(),
         looked: vec!["tag x".into()],
     }
@@ -143,9 +263,15 @@ fn a_subject_is_signed_when_one_candidate_verifies() {
         payload: Bytes::from(fixture("payload.json")),
         signature: Some(fixture("payload.sig")),
     };
-    let bundle = Content::Bundle { bundle: Bytes::from(fixture("bundle.json")) };
+    let bundle = Content::Bundle {
+        bundle: Bytes::from(fixture("bundle.json")),
+    };
     let m = material(vec![
-        (Format::CosignLegacy, Found::Tag, Err(Problem::BlobCorrupt("sha256:1".into()))),
+        (
+            Format::CosignLegacy,
+            Found::Tag,
+            Err(Problem::BlobCorrupt("sha256:1".into())),
+        ),
         (Format::SigstoreBundle, Found::ReferrersApi, Ok(bundle)),
         (Format::CosignLegacy, Found::Tag, Ok(legacy)),
     ]);
@@ -155,10 +281,18 @@ fn a_subject_is_signed_when_one_candidate_verifies() {
     assert_eq!(v.verified[0].format, Format::SigstoreBundle);
     assert_eq!(v.verified[0].found, Found::ReferrersApi);
     assert_eq!(v.rejected.len(), 1);
-    assert!(v.rejected[0].problem.contains("corrupt"), "{}", v.rejected[0].problem);
+    assert!(
+        v.rejected[0].problem.contains("corrupt"),
+        "{}",
+        v.rejected[0].problem
+    );
     let v = verify_subject(&m, &keys(&["other.pub"]), bundle::COSIGN_SIGN_PREDICATE);
     assert!(!v.is_signed());
     assert_eq!(v.rejected.len(), 3);
-    let none = verify_subject(&material(vec![]), &keys(&["p256.pub"]), bundle::COSIGN_SIGN_PREDICATE);
+    let none = verify_subject(
+        &material(vec![]),
+        &keys(&["p256.pub"]),
+        bundle::COSIGN_SIGN_PREDICATE,
+    );
     assert!(!none.is_signed() && none.rejected.is_empty());
 }
