@@ -181,7 +181,7 @@ pub fn sign(
     predicate: &Value,
 ) -> Result<Vec<u8>, Problem> {
     let body = statement(subject, predicate_type, predicate);
-    let signature = crypto::sign(key, &pae(IN_TOTO, &body)).map_err(Problem::Crypto)?;
+    let signature = crypto::sign(key.pkcs8(), &pae(IN_TOTO, &body)).map_err(Problem::Crypto)?;
     let b64 = base64::engine::general_purpose::STANDARD;
     let v = serde_json::json!({
         "mediaType": BUNDLE_V03,

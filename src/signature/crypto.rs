@@ -3,8 +3,6 @@
 //! needs a C compiler for the wasm target, so the Node action's component reports the signature
 //! check as unavailable (fail closed) and signs nothing.
 
-use super::key::{PrivateKey, PublicKey};
-
 /// Why a signature could not be checked or made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CryptoError {
@@ -24,24 +22,24 @@ pub const fn available() -> bool {
 
 #[cfg(not(target_family = "wasm"))]
 mod imp {
-    use super::{CryptoError, PrivateKey, PublicKey};
+    use super::CryptoError;
     use ring::signature::{
         ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, UnparsedPublicKey,
     };
 
     pub(super) fn verify(
-        key: &PublicKey,
+        point: &[u8],
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), CryptoError> {
-        UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, key.point())
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, point)
             .verify(message, signature)
             .map_err(|_| CryptoError::BadSignature)
     }
 
-    pub(super) fn sign(key: &PrivateKey, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    pub(super) fn sign(pkcs8: &[u8], message: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let rng = ring::rand::SystemRandom::new();
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, key.pkcs8(), &rng)
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8, &rng)
             .map_err(|_| CryptoError::SignFailed)?;
         pair.sign(&rng, message)
             .map(|s| s.as_ref().to_vec())
@@ -58,13 +56,13 @@ mod imp {
 
 #[cfg(target_family = "wasm")]
 mod imp {
-    use super::{CryptoError, PrivateKey, PublicKey};
+    use super::CryptoError;
 
-    pub(super) fn verify(_: &PublicKey, _: &[u8], _: &[u8]) -> Result<(), CryptoError> {
+    pub(super) fn verify(_: &[u8], _: &[u8], _: &[u8]) -> Result<(), CryptoError> {
         Err(CryptoError::Unavailable)
     }
 
-    pub(super) fn sign(_: &PrivateKey, _: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    pub(super) fn sign(_: &[u8], _: &[u8]) -> Result<Vec<u8>, CryptoError> {
         Err(CryptoError::Unavailable)
     }
 
@@ -73,20 +71,21 @@ mod imp {
     }
 }
 
-/// Verifies the ASN.1 DER ECDSA P-256 `signature` of `message` (hashed with SHA-256 here).
+/// Verifies the ASN.1 DER ECDSA P-256 `signature` of `message` (hashed with SHA-256 here) with
+/// the public key's uncompressed `point`.
 ///
 /// # Errors
 /// [`CryptoError::BadSignature`], or [`CryptoError::Unavailable`] on the wasm build.
-pub fn verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
-    imp::verify(key, message, signature)
+pub fn verify(point: &[u8], message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
+    imp::verify(point, message, signature)
 }
 
-/// Signs `message` (hashed with SHA-256) with `key`: an ASN.1 DER signature.
+/// Signs `message` (hashed with SHA-256) with the PKCS#8 key `pkcs8`: an ASN.1 DER signature.
 ///
 /// # Errors
 /// [`CryptoError::SignFailed`], or [`CryptoError::Unavailable`] on the wasm build.
-pub fn sign(key: &PrivateKey, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    imp::sign(key, message)
+pub fn sign(pkcs8: &[u8], message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    imp::sign(pkcs8, message)
 }
 
 /// Whether the signer accepts PKCS#8 DER (`Err(())` when it does not).

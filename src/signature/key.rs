@@ -102,9 +102,7 @@ fn algorithm_name(alg: &[u8], params: Option<&[u8]>) -> String {
 }
 
 /// Reads an AlgorithmIdentifier: the OID and, when the parameters are an OID, that OID.
-fn algorithm_identifier<'a>(
-    value: &'a [u8],
-) -> std::result::Result<(&'a [u8], Option<&'a [u8]>), DerError> {
+fn algorithm_identifier(value: &[u8]) -> std::result::Result<(&[u8], Option<&[u8]>), DerError> {
     let mut r = Reader::new(value);
     let alg = r.expect(tag::OID)?;
     let params = match r.peek_tag() {

@@ -102,7 +102,7 @@ pub fn sign(
     subject: &Digest,
 ) -> Result<LegacySignature, Problem> {
     let payload = payload(docker_reference, subject);
-    let signature = crypto::sign(key, &payload).map_err(Problem::Crypto)?;
+    let signature = crypto::sign(key.pkcs8(), &payload).map_err(Problem::Crypto)?;
     Ok(LegacySignature {
         signature: base64::engine::general_purpose::STANDARD.encode(signature),
         payload,

@@ -184,7 +184,7 @@ pub(crate) fn verify_with_any(
         return Err(Problem::Crypto(CryptoError::Unavailable));
     }
     keys.iter()
-        .position(|k| crypto::verify(k, message, signature).is_ok())
+        .position(|k| crypto::verify(k.point(), message, signature).is_ok())
         .ok_or_else(|| {
             Problem::BadSignature(match keys {
                 [one] => format!("the given key {}", one.short_fingerprint()),
