@@ -299,7 +299,12 @@ pub fn run_checks(ctx: &CheckContext, policy: &Policy) -> Vec<CheckResult> {
     let mut out = Vec::new();
     for check in &CHECKS {
         if settings(policy, check.id).is_some_and(|s| !s.enabled()) {
-            out.push(env.result(check.id, CheckStatus::Skipped, "disabled by the policy"));
+            let why = if check.id == signature::ID && policy.signature.keys.is_empty() {
+                "off: no verification key given (--verify-key or `signature.keys`)"
+            } else {
+                "disabled by the policy"
+            };
+            out.push(env.result(check.id, CheckStatus::Skipped, why));
             continue;
         }
         let started = Instant::now();
