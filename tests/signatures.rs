@@ -232,7 +232,7 @@ async fn get_manifest(host_repo: &str, reference: &str) -> Vec<u8> {
     let (host, repo) = host_repo.split_once('/').unwrap();
     let resp = oci::client()
         .get(format!("http://{host}/v2/{repo}/manifests/{reference}"))
-        .header("Accept", OCI_MANIFEST)
+        .header("Accept", format!("{OCI_MANIFEST}, application/vnd.oci.image.index.v1+json"))
         .send()
         .await
         .unwrap();
@@ -562,4 +562,121 @@ async fn attach(repo: &str, manifest: Vec<u8>, subject: &image_promote::digest::
     )
     .await
     .unwrap();
+}
+
+/// `promote --verify-key`: a signed image is promoted; an unsigned one is refused (exit 3) before
+/// anything is written, its destination tag never created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_verifies_before_it_writes() {
+    let Some(cosign) = cosign() else { return };
+    let r = registries();
+    let key = KeyPair::new(&cosign);
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy(dir.path(), "");
+    let audit = dir.path().join("audit");
+    for signed in [true, false] {
+        let (repo, digest) = image(&r.staging, "promote", "1.0").await;
+        if signed {
+            sign(&cosign, &key, &format!("{repo}@{digest}"), Kind::Bundle);
+        }
+        let dst_repo = harness::unique("sig/promoted");
+        let out = bin()
+            .args([
+                "promote",
+                &format!("{repo}:1.0"),
+                &format!("{}/{dst_repo}:1.0", r.production),
+            ])
+            .args([
+                "--policy",
+                &policy,
+                "--verify-key",
+                &key.public(),
+                "--summary=false",
+            ])
+            .args(["--audit-dir", &audit.display().to_string()])
+            .output()
+            .unwrap();
+        let shown = harness::text(&out);
+        let written = oci::tag_digest(&r.production, &dst_repo, "1.0").await;
+        if signed {
+            assert!(out.status.success(), "{shown}");
+            assert_eq!(written.as_deref(), Some(digest.as_str()));
+        } else {
+            assert_eq!(out.status.code(), Some(3), "{shown}");
+            assert!(shown.contains("no signature found"), "{shown}");
+            assert_eq!(
+                written, None,
+                "nothing is written when the signature check refuses"
+            );
+        }
+    }
+}
+
+/// `signature.children`: each image of an index must be signed too; the message names the
+/// unsigned one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_of_an_index_are_checked_when_asked() {
+    let Some(cosign) = cosign() else { return };
+    let r = registries();
+    let repo = format!("{}/{}", r.staging, harness::unique("sig/multi"));
+    let out = bin()
+        .args([
+            "copy",
+            &format!("{}/app/multi:1.0", r.staging),
+            &format!("{repo}:1.0"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", harness::text(&out));
+    let index: Value = serde_json::from_slice(&get_manifest(&repo, "1.0").await).unwrap();
+    let root =
+        image_promote::digest::Digest::sha256_of(&get_manifest(&repo, "1.0").await).to_string();
+    let children: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["platform"]["os"] != "unknown")
+        .map(|m| m["digest"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(children.len() >= 2, "{index}");
+    let key = KeyPair::new(&cosign);
+    sign(&cosign, &key, &format!("{repo}@{root}"), Kind::Legacy);
+    let dir = tempfile::tempdir().unwrap();
+    let plain = policy(dir.path(), "platform: {enabled: false}\n");
+    let (code, res, _) = check(
+        &format!("{repo}:1.0"),
+        &["--policy", &plain, "--verify-key", &key.public()],
+    );
+    assert_eq!(
+        code, 0,
+        "the index alone is signed, children not asked: {res}"
+    );
+    std::fs::create_dir_all(dir.path().join("c")).unwrap();
+    let with_children = policy(
+        &dir.path().join("c"),
+        "platform: {enabled: false}\nsignature: {children: true}\n",
+    );
+    let (code, res, _) = check(
+        &format!("{repo}:1.0"),
+        &["--policy", &with_children, "--verify-key", &key.public()],
+    );
+    assert_eq!(code, 3, "{res}");
+    let msg = res["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!("{}: no signature found", children[0])),
+        "{msg}"
+    );
+    for child in &children {
+        sign(&cosign, &key, &format!("{repo}@{child}"), Kind::Legacy);
+    }
+    let (code, res, _) = check(
+        &format!("{repo}:1.0"),
+        &["--policy", &with_children, "--verify-key", &key.public()],
+    );
+    assert_eq!(code, 0, "{res}");
+    assert_eq!(
+        res["details"]["subjects"].as_array().unwrap().len(),
+        1 + children.len(),
+        "{res}"
+    );
 }
