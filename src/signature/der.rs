@@ -13,6 +13,14 @@ pub struct PemBlock {
     pub der: Vec<u8>,
 }
 
+impl Drop for PemBlock {
+    // A block may hold a private key: its bytes are overwritten when it is dropped.
+    fn drop(&mut self) {
+        self.der.fill(0);
+        std::hint::black_box(&self.der);
+    }
+}
+
 impl std::fmt::Debug for PemBlock {
     // A block may hold a private key: its bytes are never shown.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
