@@ -11,8 +11,8 @@ mod support;
 
 use serde_json::Value;
 use support::cosign::{
-    KeyPair, Kind, attach, check, cosign, data, get_manifest, image, policy, put_manifest,
-    rewrite_sig, run_cosign, sig_tag, sign,
+    KeyPair, Kind, attach, check, cosign, data, get_blob, get_manifest, image, policy, put_index,
+    put_manifest, rewrite_sig, run_cosign, sig_tag, sign,
 };
 use support::harness::{self, bin, ferro, registries};
 use support::oci::{self, OCI_MANIFEST, push_test_image, upload_blob};
@@ -153,6 +153,18 @@ async fn bad_signatures_fail_naming_what_is_wrong() {
             .contains("the signed payload was changed"),
         "{r}"
     );
+
+    // A tampered bundle: its statement changed, the blob, the referrer and the fallback index
+    // rewritten to match. The bundle still names the key (its hint), which no longer verifies it.
+    let (repo, digest) = image(&host, "tampered-bundle", "1.0").await;
+    sign(&cosign, &key, &format!("{repo}@{digest}"), Kind::Bundle);
+    tamper_bundle(&repo, &digest).await;
+    let (code, r, _) = verify(&format!("{repo}@{digest}"), &[]);
+    assert_eq!(code, 3, "{r}");
+    let msg = r["message"].as_str().unwrap();
+    assert!(msg.contains("sigstore-bundle"), "{msg}");
+    assert!(msg.contains("the bundle names the given key"), "{msg}");
+    assert!(msg.contains("the signed payload was changed"), "{msg}");
 
     // A layer that declares a huge size: refused before it is asked for.
     let (repo, digest) = image(&host, "huge", "1.0").await;
@@ -417,4 +429,39 @@ async fn children_of_an_index_are_checked_when_asked() {
         1 + children.len(),
         "{res}"
     );
+}
+
+/// Rewrites the one bundle referrer in `repo`'s fallback index for `digest`: the statement's
+/// predicate changed (the signature kept), the bundle blob, the referrer manifest and the index
+/// pushed again to match.
+async fn tamper_bundle(repo: &str, digest: &str) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (host, name) = repo.split_once('/').unwrap();
+    let http = oci::client();
+    let index_tag = digest.replace(':', "-");
+    let mut index: Value = serde_json::from_slice(&get_manifest(repo, &index_tag).await).unwrap();
+    let referrer = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let mut manifest: Value = serde_json::from_slice(&get_manifest(repo, &referrer).await).unwrap();
+    let blob = get_blob(repo, manifest["layers"][0]["digest"].as_str().unwrap()).await;
+    let mut bundle: Value = serde_json::from_slice(&blob).unwrap();
+    let payload = b64
+        .decode(bundle["dsseEnvelope"]["payload"].as_str().unwrap())
+        .unwrap();
+    let mut statement: Value = serde_json::from_slice(&payload).unwrap();
+    statement["predicate"] = serde_json::json!({"tampered": true});
+    bundle["dsseEnvelope"]["payload"] =
+        Value::from(b64.encode(serde_json::to_vec(&statement).unwrap()));
+    let blob = serde_json::to_vec(&bundle).unwrap();
+    let blob_digest = upload_blob(&http, host, name, blob.clone(), None)
+        .await
+        .unwrap();
+    manifest["layers"][0]["digest"] = Value::from(blob_digest);
+    manifest["layers"][0]["size"] = Value::from(blob.len());
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    let manifest_digest = oci::sha256_digest(&manifest);
+    put_manifest(repo, &manifest_digest, manifest.clone()).await;
+    index["manifests"][0]["digest"] = Value::from(manifest_digest);
+    index["manifests"][0]["size"] = Value::from(manifest.len());
+    put_index(repo, &index_tag, serde_json::to_vec(&index).unwrap()).await;
 }

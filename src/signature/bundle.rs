@@ -55,6 +55,21 @@ pub fn pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
 struct Bundle {
     #[serde(default)]
     dsse_envelope: Option<Envelope>,
+    #[serde(default)]
+    verification_material: Option<Material>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Material {
+    #[serde(default)]
+    public_key: Option<KeyHint>,
+}
+
+#[derive(Deserialize)]
+struct KeyHint {
+    #[serde(default)]
+    hint: String,
 }
 
 #[derive(Deserialize)]
@@ -115,7 +130,17 @@ pub fn verify(
             Err(p) => last = p,
         }
     }
-    let key = key.ok_or(last)?;
+    let hint = b
+        .verification_material
+        .and_then(|m| m.public_key)
+        .map(|k| k.hint)
+        .unwrap_or_default();
+    let key = key.ok_or_else(|| match (&last, keys.iter().find(|k| k.hint() == hint)) {
+        // The bundle names one of the given keys, yet that key does not verify it: its bytes
+        // were changed after signing.
+        (Problem::BadSignature(_), Some(named)) => Problem::Tampered(named.short_fingerprint()),
+        _ => last,
+    })?;
     check_statement(&body, subject, predicate_type)?;
     Ok(key)
 }

@@ -109,6 +109,12 @@ pub enum Problem {
         "the signature does not verify with {0}: signed by another key, or the signed payload was changed"
     )]
     BadSignature(String),
+    /// A bundle that names one of the given keys (its `publicKey.hint`) whose signature does not
+    /// verify with that key: changed after signing.
+    #[error(
+        "the bundle names the given key {0}, but its signature does not verify with it: the signed payload was changed"
+    )]
+    Tampered(String),
     /// The payload or statement is not JSON.
     #[error("the signed payload is not JSON ({0})")]
     PayloadNotJson(String),

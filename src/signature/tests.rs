@@ -157,8 +157,20 @@ fn bundle_made_by_openssl_verifies() {
         payload,
         &base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &body),
     );
-    assert!(matches!(
+    let fp = keys(&["p256.pub"])[0].short_fingerprint();
+    assert_eq!(
         bundle::verify(tampered.as_bytes(), &s, pred, &keys(&["p256.pub"])),
+        Err(Problem::Tampered(fp))
+    );
+    // Without the hint it is only a signature no key verifies.
+    let unhinted = tampered.replace("\"hint\"", "\"other\"");
+    assert!(matches!(
+        bundle::verify(unhinted.as_bytes(), &s, pred, &keys(&["p256.pub"])),
+        Err(Problem::BadSignature(_))
+    ));
+    // Signed by another key: the hint names no given key.
+    assert!(matches!(
+        bundle::verify(b.as_bytes(), &s, pred, &keys(&["other.pub"])),
         Err(Problem::BadSignature(_))
     ));
     let other_type = b.replace(

@@ -275,3 +275,16 @@ pub async fn attach(repo: &str, manifest: Vec<u8>, subject: &image_promote::dige
     .await
     .unwrap();
 }
+
+/// PUTs an OCI index under `tag`.
+pub async fn put_index(host_repo: &str, tag: &str, bytes: Vec<u8>) {
+    let (host, repo) = host_repo.split_once('/').unwrap();
+    let resp = oci::client()
+        .put(format!("http://{host}/v2/{repo}/manifests/{tag}"))
+        .header("content-type", "application/vnd.oci.image.index.v1+json")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "PUT {tag}: {}", resp.status());
+}
