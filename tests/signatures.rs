@@ -24,6 +24,20 @@ async fn cosign_signatures_verify_in_both_formats_on_both_registries() {
     let key = KeyPair::new(&cosign);
     let dir = tempfile::tempdir().unwrap();
     let policy = policy(dir.path(), "");
+    let (keyed, disabled) = (dir.path().join("keyed"), dir.path().join("off"));
+    std::fs::create_dir_all(&keyed).unwrap();
+    std::fs::create_dir_all(&disabled).unwrap();
+    let with_key = support::cosign::policy(
+        &keyed,
+        &format!("signature: {{keys: ['{}']}}\n", key.public()),
+    );
+    let off = support::cosign::policy(
+        &disabled,
+        &format!(
+            "signature: {{enabled: false, keys: ['{}']}}\n",
+            key.public()
+        ),
+    );
     for (host, kind, found) in [
         (staging.as_str(), Kind::Legacy, "tag"),
         (staging.as_str(), Kind::Bundle, "fallback-tag"),
@@ -62,6 +76,17 @@ async fn cosign_signatures_verify_in_both_formats_on_both_registries() {
             ],
         );
         assert_eq!(code, 0, "{host} {kind:?}: {r}");
+        assert_eq!(r["status"], "pass", "{host} {kind:?}: {r}");
+        // The key from the policy file alone; and a flag beats `enabled: false` in the file.
+        let (code, r, _) = check(&reference, &["--policy", &with_key]);
+        assert_eq!((code, &r["status"]), (0, &Value::from("pass")), "{r}");
+        let (code, r, _) = check(
+            &reference,
+            &["--policy", &off, "--verify-key", &key.public()],
+        );
+        assert_eq!((code, &r["status"]), (0, &Value::from("pass")), "{r}");
+        let (_, r, _) = check(&reference, &["--policy", &off]);
+        assert_eq!(r["status"], "skipped", "{r}");
     }
 }
 

@@ -233,7 +233,9 @@ impl CheckOptions {
             .cloned()
             .collect();
         if !keys.is_empty() {
+            // A flag beats the policy file: a key given here turns the check on.
             policy.signature.keys.extend(keys);
+            policy.signature.enabled = Some(true);
         }
         // A bad key is an input error now, before any request.
         crate::checks::signature_request(&policy)?;
