@@ -311,6 +311,7 @@ async fn check_and_gate(
         expected_digest: plan.expected_digest.clone(),
         scan_report: plan.scan_report.clone(),
         github_sha: plan.github_sha.clone(),
+        signature: crate::checks::signature_request(&plan.policy)?,
     };
     // `promote` downloads no blob twice: with `--deep`, the blobs the copy will stream (and hash)
     // are not downloaded by the checks too.

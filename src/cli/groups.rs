@@ -199,6 +199,15 @@ pub struct CheckOptions {
         help_heading = "Checks"
     )]
     pub required_labels: Vec<String>,
+    /// A public key the image must be signed with by cosign (ECDSA P-256: a path such as cosign.pub, or the PEM text); repeatable, any one key counts. Turns the `signature` check on.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "IMAGE_PROMOTE_VERIFY_KEY",
+        allow_hyphen_values = true,
+        help_heading = "Checks"
+    )]
+    pub verify_key: Vec<String>,
 }
 
 impl CheckOptions {
@@ -231,6 +240,19 @@ impl CheckOptions {
                 .map(|l| LabelRule::parse(l).map_err(|e| e.context("--required-labels")))
                 .collect::<Result<_>>()?;
         }
+        let keys: Vec<String> = self
+            .verify_key
+            .iter()
+            .filter(|k| !k.trim().is_empty())
+            .cloned()
+            .collect();
+        if !keys.is_empty() {
+            // A flag beats the policy file: a key given here turns the check on.
+            policy.signature.keys.extend(keys);
+            policy.signature.enabled = Some(true);
+        }
+        // A bad key is an input error now, before any request.
+        crate::checks::signature_request(&policy)?;
         Ok(policy)
     }
 
@@ -243,6 +265,7 @@ impl CheckOptions {
             expected_digest: self.expected_digest()?,
             scan_report: self.scan_report.clone(),
             github_sha,
+            signature: None,
         })
     }
 

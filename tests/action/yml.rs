@@ -27,6 +27,7 @@ fn action_yml_matches_the_cli() {
         "max-layer-size",
         "platforms",
         "required-labels",
+        "verify-key",
         "force",
         "force-reason",
         "dry-run",
@@ -202,6 +203,8 @@ fn every_input_reaches_its_flag() {
             "max-layer-size" => "1GiB",
             "platforms" => "linux/amd64,linux/arm64",
             "required-labels" => "org.opencontainers.image.revision",
+            // A multi-line input: the PEM text of a public key, as a secret or variable gives it.
+            "verify-key" => include_str!("../data/signatures/p256.pub"),
             "retry-attempts" => "3",
             "retry-max-delay" => "10s",
             "concurrency" => "4",
@@ -251,6 +254,10 @@ fn every_input_reaches_its_flag() {
     let policy = p.checks.resolve_policy().unwrap();
     assert_eq!(policy.platform.required.len(), 2);
     assert_eq!(policy.labels.required.len(), 1);
+    assert_eq!(policy.signature.keys.len(), 1);
+    assert!(image_promote::policy::CheckSettings::enabled(
+        &policy.signature
+    ));
 }
 
 /// The container action (`container/action.yml`) is the root action with the container's `runs:`
