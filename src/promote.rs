@@ -30,6 +30,7 @@ use crate::resolve::{ImageGraph, resolve_graph};
 use crate::tags::TagPlan;
 
 mod conditions;
+pub mod sign;
 use conditions::validate_conditions;
 
 /// What to promote, parsed and validated.
@@ -47,6 +48,8 @@ pub struct Plan {
     pub moving_tags: Vec<String>,
     /// What that record says: `promotion`, or `rollback` with its reason.
     pub intent: ledger::Intent,
+    /// Sign the promoted digest and attest the promotion at the destination (`--sign-key`).
+    pub signing: Option<Arc<sign::Signing>>,
     /// The digest the source must have.
     pub expected_digest: Option<Digest>,
     /// The policy (built-in default when no file is given).
@@ -251,7 +254,7 @@ async fn pipeline(
     };
     if plan.dry_run {
         // What the copy would do: HEAD requests only, nothing written.
-        let report = copy_graph(source, destination, &graph, dst, &tags, &options, 0).await?;
+        let report = copy_graph(source, destination, &graph, dst, &tags, &options, 0, &()).await?;
         record_copy(rec, &report, 1);
         return Ok(Status::DryRun);
     }
@@ -269,7 +272,39 @@ async fn pipeline(
     rec.with(|r| r.history = history);
     rec.enter(State::PromotionRunning);
     let t = Instant::now();
-    let report = copy_with_retries(&graph, dst, &tags, &options, &source, &destination, rec).await;
+    let report = match &plan.signing {
+        Some(signing) => {
+            let hook = sign::SignHook {
+                destination: &destination,
+                dst,
+                root: &graph.root,
+                signing,
+                rec,
+            };
+            copy_with_retries(
+                &graph,
+                dst,
+                &tags,
+                &options,
+                (&source, &destination),
+                rec,
+                &hook,
+            )
+            .await
+        }
+        None => {
+            copy_with_retries(
+                &graph,
+                dst,
+                &tags,
+                &options,
+                (&source, &destination),
+                rec,
+                &(),
+            )
+            .await
+        }
+    };
     rec.with(|r| r.timings.copy_ms = Some(millis_since(t)));
     let report = match report {
         Ok(r) => r,
@@ -437,9 +472,9 @@ async fn copy_with_retries(
     dst: &Reference,
     tags: &TagPlan,
     options: &CopyOptions,
-    source: &Arc<RegistryClient>,
-    destination: &Arc<RegistryClient>,
+    (source, destination): (&Arc<RegistryClient>, &Arc<RegistryClient>),
     rec: &Recorder<'_>,
+    hook: &impl crate::copy::BeforeTags,
 ) -> Result<CopyReport> {
     let baseline = retries(source, destination);
     let copy = copy_graph(
@@ -450,6 +485,7 @@ async fn copy_with_retries(
         tags,
         options,
         rec.with(|r| r.timings.resolve_ms.unwrap_or_default()),
+        hook,
     );
     let watch = async {
         loop {

@@ -10,12 +10,12 @@
 mod support;
 
 use serde_json::Value;
+use support::harness::{self, bin, ferro, registries};
+use support::oci::{self, OCI_MANIFEST, push_test_image, upload_blob};
 use support::signing::{
     KeyPair, Kind, attach, check, cosign, data, get_blob, get_manifest, image, policy, put_index,
     put_manifest, rewrite_sig, run_cosign, sig_tag, sign,
 };
-use support::harness::{self, bin, ferro, registries};
-use support::oci::{self, OCI_MANIFEST, push_test_image, upload_blob};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cosign_signatures_verify_in_both_formats_on_both_registries() {

@@ -53,6 +53,7 @@ pub async fn run(args: CopyArgs) -> Result<(), Error> {
         &tags,
         &options,
         resolve_ms,
+        &(),
     )
     .await?;
     let mut stdout = std::io::stdout().lock();

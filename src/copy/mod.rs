@@ -200,12 +200,31 @@ async fn push_manifest(
     }
 }
 
-/// Copies `graph` (resolved from the source) to `destination`, verifying as it goes; the tags
-/// of `tags` (planned before, see [`crate::tags::plan`]) last.
+/// Work that runs once the image and what the carry brought are verified at the destination,
+/// just before the first tag is written (`promote` signs the promotion there). Not run by a dry
+/// run; its failure fails the copy, and no tag is written. `()` does nothing.
+pub trait BeforeTags {
+    /// Runs it.
+    fn before_tags(&self) -> impl std::future::Future<Output = Result<()>>;
+}
+
+impl BeforeTags for () {
+    async fn before_tags(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Copies `graph` (resolved from the source) to `destination`, verifying as it goes; then what
+/// the carry brings, then `hook`, and the tags of `tags` (planned before, see
+/// [`crate::tags::plan`]) last.
 ///
 /// # Errors
 /// The tag plan's refusal before any request; classified errors; no tag is written unless every
-/// blob and manifest is in place and verified.
+/// blob and manifest is in place and verified, and `hook` succeeded.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the copy's inputs; each caller names every one"
+)]
 pub async fn copy_graph(
     source: Arc<RegistryClient>,
     destination: Arc<RegistryClient>,
@@ -214,6 +233,7 @@ pub async fn copy_graph(
     tags: &TagPlan,
     options: &CopyOptions,
     resolve_ms: u64,
+    hook: &impl BeforeTags,
 ) -> Result<CopyReport> {
     let started = Instant::now();
     // A refused tag refuses the whole copy before a byte moves.
@@ -408,6 +428,10 @@ pub async fn copy_graph(
             carry::carry(&source, &destination, graph, dst, options, same_registry).await?;
     }
     let referrers_ms = millis(t);
+    if !options.dry_run {
+        crate::runtime::check_interrupted()?;
+        hook.before_tags().await?;
+    }
 
     // Tags last, from the plan.
     let t = Instant::now();

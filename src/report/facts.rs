@@ -396,3 +396,33 @@ impl CopySummary {
         }
     }
 }
+
+/// One signature or attestation the promotion wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureFact {
+    /// `signature` or `attestation`.
+    pub kind: String,
+    /// `sigstore-bundle` (a referrer) or `cosign-legacy` (the `.sig` tag).
+    pub format: String,
+    /// The digest of the manifest written (the referrer, or the `.sig` manifest).
+    pub digest: String,
+    /// How it was attached: `api`, `fallback-tag` or `tag`.
+    pub path: String,
+}
+
+/// What `--sign-key` wrote at the destination before the tags moved.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SigningFacts {
+    /// The signing key's public fingerprint (sha256 of its SPKI, shortened); never the key.
+    pub key: String,
+    /// The signatures of the promoted digest (one per form written).
+    pub signatures: Vec<SignatureFact>,
+    /// The promotion attestations (DSSE-signed in-toto statements; one per form written).
+    pub attestations: Vec<SignatureFact>,
+    /// The attestation's predicate type.
+    pub predicate_type: String,
+    /// Milliseconds taken.
+    pub duration_ms: u64,
+}

@@ -178,6 +178,9 @@ pub struct Promotion {
     /// that is complete there, to deploy by digest instead (the `pin-digest` output).
     #[serde(default)]
     pub pin_digest: Option<String>,
+    /// What `--sign-key` signed and attested at the destination (absent without a key).
+    #[serde(default)]
+    pub signing: Option<super::facts::SigningFacts>,
     /// State transitions with timestamps.
     pub transitions: Vec<Transition>,
     /// Timings per operation.
@@ -240,6 +243,7 @@ impl Promotion {
             history: None,
             rollback: None,
             pin_digest: None,
+            signing: None,
             transitions: vec![Transition {
                 state: State::Initializing,
                 at: timestamp(now),

@@ -197,6 +197,30 @@ fn glance(out: &mut String, r: &Promotion) {
             let _ = writeln!(out, "| **Signatures & referrers** | {} |", cell(&line));
         }
     }
+    if let Some(s) = &r.signing {
+        let forms = |facts: &[crate::report::facts::SignatureFact]| {
+            facts
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} ({}, {})",
+                        code(&short(&f.digest)),
+                        cell(&f.format),
+                        cell(&f.path)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "| **Signed** | key {}: signature {}; attestation {} (`{}`) |",
+            code(&s.key),
+            forms(&s.signatures),
+            forms(&s.attestations),
+            cell(&s.predicate_type)
+        );
+    }
     if let Some(env) = &r.approval.environment {
         let _ = writeln!(out, "| **Environment** | {} |", code(env));
     }

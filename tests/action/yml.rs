@@ -28,6 +28,8 @@ fn action_yml_matches_the_cli() {
         "platforms",
         "required-labels",
         "verify-key",
+        "sign-key",
+        "sign-format",
         "force",
         "force-reason",
         "dry-run",
@@ -205,6 +207,9 @@ fn every_input_reaches_its_flag() {
             "required-labels" => "org.opencontainers.image.revision",
             // A multi-line input: the PEM text of a public key, as a secret or variable gives it.
             "verify-key" => include_str!("../data/signatures/p256.pub"),
+            // The signing key: a secret's multi-line PEM text.
+            "sign-key" => include_str!("../data/signatures/p256.key"),
+            "sign-format" => "legacy",
             "retry-attempts" => "3",
             "retry-max-delay" => "10s",
             "concurrency" => "4",
@@ -255,6 +260,14 @@ fn every_input_reaches_its_flag() {
     assert_eq!(policy.platform.required.len(), 2);
     assert_eq!(policy.labels.required.len(), 1);
     assert_eq!(policy.signature.keys.len(), 1);
+    assert_eq!(
+        p.sign.sign_format,
+        image_promote::promote::sign::SignFormat::Legacy
+    );
+    assert!(
+        p.sign.signing().unwrap().is_some(),
+        "the sign-key input's PEM text reaches --sign-key"
+    );
     assert!(image_promote::policy::CheckSettings::enabled(
         &policy.signature
     ));

@@ -8,10 +8,10 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod cosign;
-pub mod signing;
 pub mod harness;
 pub mod http1;
 pub mod jwt;
 pub mod oci;
 pub mod proxy;
+pub mod signing;
 pub mod token;
