@@ -280,6 +280,7 @@ async fn pipeline(
                 root: &graph.root,
                 signing,
                 rec,
+                no_op: tags.entries.iter().all(|e| !e.writes()),
             };
             copy_with_retries(
                 &graph,

@@ -132,7 +132,7 @@ async fn the_promotion_is_signed_and_attested_on_both_registries() {
             policy.clone(),
             cosign.clone(),
         );
-        let (code, audit, all) = tokio::task::spawn_blocking(move || {
+        let run = move || {
             promote(
                 &src,
                 &dst_tag,
@@ -140,10 +140,19 @@ async fn the_promotion_is_signed_and_attested_on_both_registries() {
                 &["--policy", &p, "--sign-key", &data("p256.key")],
                 &[],
             )
-        })
-        .await
-        .unwrap();
+        };
+        let again = run.clone();
+        let (code, audit, all) = tokio::task::spawn_blocking(run).await.unwrap();
         assert_eq!(code, 0, "{all}");
+        // A re-run signs nothing twice and attests nothing new: the promotion changed nothing.
+        let (code, rerun, all) = tokio::task::spawn_blocking(again).await.unwrap();
+        assert_eq!(code, 0, "{all}");
+        assert_eq!(rerun["status"], "no-op", "{all}");
+        assert_eq!(
+            rerun["signing"]["signatures"][0]["path"], "present",
+            "{rerun:#}"
+        );
+        assert_eq!(rerun["signing"]["attestations"], serde_json::json!([]));
         let reference = format!("{dst}@{digest}");
         let pubkey = data("p256.pub");
         let (ok, out) = verify(&c, &pubkey, &reference);

@@ -35,7 +35,7 @@ use crate::registry::RegistryClient;
 use crate::report::Promotion;
 use crate::report::facts::{SignatureFact, SigningFacts};
 use crate::signature::key::PrivateKey;
-use crate::signature::{bundle, legacy};
+use crate::signature::{Format, bundle, legacy};
 
 /// The predicate type of the promotion attestation.
 pub const PROMOTION_PREDICATE: &str = "https://github.com/image-promote/image-promote/promotion/v1";
@@ -93,26 +93,34 @@ pub struct SignHook<'a> {
     pub signing: &'a Arc<Signing>,
     /// The record (read for the attestation, written with the facts).
     pub rec: &'a Recorder<'a>,
+    /// Whether the promotion writes no tag (a re-run): no new attestation then.
+    pub no_op: bool,
 }
 
 impl BeforeTags for SignHook<'_> {
     async fn before_tags(&self) -> Result<()> {
         let record = self.rec.with(|r| r.clone());
-        let facts = sign(self.destination, self.dst, self.root, self.signing, &record)
-            .await
-            .map_err(|e| {
-                let message = format!(
-                    "signing the promotion of {}@{} failed, so no tag is written: {}",
-                    self.dst.name(),
-                    self.root.digest,
-                    e.message
-                );
-                let hint = e.hint.clone().unwrap_or_else(|| {
-                    "check push rights on the destination and re-run (the copy is resumed)"
-                        .to_owned()
-                });
-                Error::new(e.reason, message).hint(hint)
-            })?;
+        let facts = sign(
+            self.destination,
+            self.dst,
+            self.root,
+            self.signing,
+            &record,
+            self.no_op,
+        )
+        .await
+        .map_err(|e| {
+            let message = format!(
+                "signing the promotion of {}@{} failed, so no tag is written: {}",
+                self.dst.name(),
+                self.root.digest,
+                e.message
+            );
+            let hint = e.hint.clone().unwrap_or_else(|| {
+                "check push rights on the destination and re-run (the copy is resumed)".to_owned()
+            });
+            Error::new(e.reason, message).hint(hint)
+        })?;
         self.rec.with(|r| r.signing = Some(facts));
         Ok(())
     }
@@ -194,7 +202,26 @@ async fn forms(
     }
 }
 
-/// Signs `root` at `dst` and attaches the promotion attestation.
+/// The forms in which `root` is already signed by this key at `dst`: `(bundle, legacy)`.
+async fn already_signed(
+    client: &RegistryClient,
+    dst: &Reference,
+    root: &Manifest,
+    signing: &Signing,
+) -> Result<(bool, bool)> {
+    let material = crate::signature::fetch::fetch(client, dst, &root.digest).await?;
+    let verdict = crate::signature::verify_subject(
+        &material,
+        std::slice::from_ref(signing.key.public_key()),
+        bundle::COSIGN_SIGN_PREDICATE,
+    );
+    let has = |f: Format| verdict.verified.iter().any(|v| v.format == f);
+    Ok((has(Format::SigstoreBundle), has(Format::CosignLegacy)))
+}
+
+/// Signs `root` at `dst` and attaches the promotion attestation. Idempotent: a form in which
+/// this key already signed the digest there is not signed again (reported with path `present`),
+/// and a promotion that writes no tag (`no_op`, a re-run) adds no attestation.
 ///
 /// # Errors
 /// Signing (this build cannot) or registry errors; nothing is tagged by the caller then.
@@ -204,6 +231,7 @@ pub async fn sign(
     root: &Manifest,
     signing: &Signing,
     record: &Promotion,
+    no_op: bool,
 ) -> Result<SigningFacts> {
     let t = Instant::now();
     let created = crate::report::record::timestamp(std::time::SystemTime::now());
@@ -213,28 +241,30 @@ pub async fn sign(
         root.bytes.len() as u64,
     );
     let (as_bundle, as_legacy) = forms(client, dst, root, signing.format).await?;
+    let (bundle_present, legacy_present) = already_signed(client, dst, root, signing).await?;
+    let present = |format: &str| SignatureFact {
+        kind: "signature".to_owned(),
+        format: format.to_owned(),
+        digest: root.digest.to_string(),
+        path: "present".to_owned(),
+    };
     let predicate = predicate(record, dst, &root.digest);
     let statement = bundle::sign(&signing.key, &root.digest, PROMOTION_PREDICATE, &predicate)
         .map_err(|e| signing_error(&e))?;
     let mut signatures = Vec::new();
     let mut attestations = Vec::new();
-    if as_legacy {
+    if as_legacy && legacy_present {
+        signatures.push(present("cosign-legacy"));
+    } else if as_legacy {
         let ours =
             legacy::sign(&signing.key, &dst.name(), &root.digest).map_err(|e| signing_error(&e))?;
         let (_, fresh) = ours.manifest();
         let fresh: Value =
             serde_json::from_slice(&fresh).map_err(|e| Error::internal(e.to_string()))?;
-        signatures.push(
-            merge_layer(
-                client,
-                dst,
-                root,
-                "sig",
-                ours.payload,
-                fresh["layers"][0].clone(),
-            )
-            .await?,
-        );
+        let layer = fresh["layers"][0].clone();
+        signatures.push(merge_layer(client, dst, root, "sig", ours.payload, layer).await?);
+    }
+    if as_legacy && !no_op {
         let envelope = dsse_envelope(&statement)?;
         let layer = json!({
             "mediaType": DSSE_ENVELOPE,
@@ -247,7 +277,9 @@ pub async fn sign(
         });
         attestations.push(merge_layer(client, dst, root, "att", envelope, layer).await?);
     }
-    if as_bundle {
+    if as_bundle && bundle_present {
+        signatures.push(present("sigstore-bundle"));
+    } else if as_bundle {
         let b = bundle::sign(
             &signing.key,
             &root.digest,
@@ -257,30 +289,14 @@ pub async fn sign(
         .map_err(|e| signing_error(&e))?;
         let manifest =
             bundle::referrer_manifest(&b, subject, bundle::COSIGN_SIGN_PREDICATE, &created);
-        signatures.push(
-            attach(
-                client,
-                dst,
-                root,
-                &[b"{}".to_vec(), b],
-                manifest,
-                "signature",
-            )
-            .await?,
-        );
+        let blobs = [b"{}".to_vec(), b];
+        signatures.push(attach(client, dst, root, &blobs, manifest, "signature").await?);
+    }
+    if as_bundle && !no_op {
         let manifest =
             bundle::referrer_manifest(&statement, subject, PROMOTION_PREDICATE, &created);
-        attestations.push(
-            attach(
-                client,
-                dst,
-                root,
-                &[b"{}".to_vec(), statement],
-                manifest,
-                "attestation",
-            )
-            .await?,
-        );
+        let blobs = [b"{}".to_vec(), statement];
+        attestations.push(attach(client, dst, root, &blobs, manifest, "attestation").await?);
     }
     Ok(SigningFacts {
         key: signing.key.public_key().short_fingerprint(),
