@@ -7,6 +7,8 @@
 #   5. promotes app/small:1.0 staging → production with the default policy's checks, writing the
 #      audit JSON, the errors log and a step summary; shows the digests agree (skopeo)
 #   6. shows a refusal: app/nolabels:1.0 fails the checks (exit 3) and nothing is written
+#   7. promotes app/multi:1.0 as 2.0 onto the moving tag prod (history recorded in the registry),
+#      then rolls prod back to 1.0's digest (`rollback`: the same checks, kind rollback)
 # Output goes to $DEMO_DIR (default /tmp/image-promote-demo).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -42,7 +44,7 @@ rm -rf "$DEMO_DIR"; mkdir -p "$DEMO_DIR"
 repo=demo/app-$(date +%s)
 step "5. promote 127.0.0.1:5000/app/small:1.0 -> 127.0.0.1:5001/$repo:1.0 (+ tag prod)"
 GITHUB_STEP_SUMMARY="$DEMO_DIR/summary.md" "$BIN" promote \
-  127.0.0.1:5000/app/small:1.0 "127.0.0.1:5001/$repo:1.0" --tags prod \
+  127.0.0.1:5000/app/small:1.0 "127.0.0.1:5001/$repo:1.0" --moving-tags prod \
   --expected-digest sha256:8d5f14e4878aea65da3611b8ae2f24a3366990c2c468abee5b2c31f4c7aee992 \
   --audit-dir "$DEMO_DIR/audit" --environment demo
 echo
@@ -60,4 +62,13 @@ rc=$?
 set -e
 echo "exit code: $rc (3 = refused by checks); destination tag: $(skopeo inspect --raw --tls-verify=false "docker://127.0.0.1:5001/$repo-refused:1.0" >/dev/null 2>&1 && echo present || echo absent)"
 [ "$rc" = 3 ]
+
+step "7. a second release onto prod (app/multi:1.0 as 2.0), then a rollback of prod"
+"$BIN" promote 127.0.0.1:5000/app/multi:1.0 "127.0.0.1:5001/$repo:2.0" --moving-tags prod \
+  --audit-dir "$DEMO_DIR/audit-2.0" >/dev/null
+echo "prod now:   $(skopeo inspect --raw --tls-verify=false "docker://127.0.0.1:5001/$repo:prod" | sha256sum | cut -d' ' -f1) (2.0)"
+GITHUB_STEP_SUMMARY="$DEMO_DIR/summary-rollback.md" "$BIN" rollback "127.0.0.1:5001/$repo" --tag prod \
+  --reason "demo: 2.0 misbehaves" --audit-dir "$DEMO_DIR/audit-rollback"
+echo "prod after: $(skopeo inspect --raw --tls-verify=false "docker://127.0.0.1:5001/$repo:prod" | sha256sum | cut -d' ' -f1) (1.0's digest again)"
+echo "summary: $DEMO_DIR/summary-rollback.md"
 step "done: see $DEMO_DIR"

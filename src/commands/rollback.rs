@@ -89,7 +89,7 @@ pub async fn run(args: RollbackArgs) -> Result<()> {
     };
     let source = digest.as_ref().map_or_else(
         || repository.to_string(),
-        |d| repository.with_digest(d).to_string(),
+        |d| format!("{}@{d}", repository.name()),
     );
     let mut checks = args.checks;
     if let Some(d) = &digest {
