@@ -9,7 +9,7 @@ use crate::promote::sign::{SignFormat, Signing, load_private_key};
 /// Sign the promoted digest and attest the promotion at the destination.
 #[derive(Debug, Args, Clone)]
 pub struct SignArgs {
-    /// Sign the promoted digest in production and attach a promotion attestation: an ECDSA P-256 private key (PEM `PRIVATE KEY` as openssl writes it, or `EC PRIVATE KEY`), its text or the path of its file. A secret: never shown.
+    /// Sign the promoted digest in production and attach a promotion attestation: an ECDSA P-256 private key (PEM `PRIVATE KEY` as openssl writes it, or `EC PRIVATE KEY`), its text or the path of its file; a secret, never shown
     #[arg(
         long,
         value_name = "PATH|PEM",
@@ -18,10 +18,11 @@ pub struct SignArgs {
         help_heading = "Signing"
     )]
     pub sign_key: Option<String>,
-    /// The form of the signature and attestation: `auto` (the form(s) the image's signatures have at the destination, else a bundle), `bundle` (Sigstore bundle referrers, what cosign 3 writes) or `legacy` (layers of the `sha256-<hex>.sig` and `.att` tags, merged with what is there).
+    /// The form of the signature and attestation: `auto` (the form(s) the image's signatures have at the destination, else a bundle), `bundle` (Sigstore bundle referrers, what cosign 3 writes) or `legacy` (layers of the `sha256-<hex>.sig` and `.att` tags, merged with what is there)
     #[arg(
         long,
         value_enum,
+        hide_possible_values = true,
         value_name = "FORMAT",
         default_value = "auto",
         help_heading = "Signing"
