@@ -1,5 +1,6 @@
 // Bundles wrapper.mjs (+ the jco output in build/ and the preview2 shim) into dist/index.mjs, and
-// copies the shim's worker file next to it (the shim loads it by URL; esbuild cannot inline it).
+// copies the shim's worker file next to it (the shim loads it by URL; esbuild cannot inline it),
+// and ours (http-worker.mjs, loaded by host-http.mjs the same way; Node's modules only).
 // Patches to the pinned shim (0.26.1), applied here and refused if the code moved:
 // - its openAt rejects the `mutate-directory` flag that wasi-libc sets on every open for writing,
 //   so the component could not append to its sink journal (wasmtime accepts the flag);
@@ -18,7 +19,7 @@
 //   response's high-water mark raised to match) and serves the component's 64 KiB reads (wstd's
 //   frame size) from what it holds, in order, before it asks again.
 import { build } from "esbuild";
-import { readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -138,3 +139,4 @@ writeFileSync(
     ],
   ]),
 );
+copyFileSync(`${here}http-worker.mjs`, `${out}/http-worker.mjs`);

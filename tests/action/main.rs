@@ -12,6 +12,7 @@ mod support;
 mod faults;
 mod github;
 mod node;
+mod node_http;
 mod notify;
 mod release;
 mod rollback;
