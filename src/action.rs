@@ -199,7 +199,7 @@ pub fn output_block(name: &str, value: &str) -> String {
 }
 
 /// The step outputs of a promotion: `digest`, `source-digest`, `promoted`, `status`,
-/// `audit-file`, `warnings`, `environment-url`.
+/// `audit-file`, `warnings`, `environment-url`, `pin-digest`.
 #[must_use]
 pub fn outputs(record: &Promotion, audit_file: Option<&str>) -> String {
     let image = record.image.as_ref();
@@ -218,6 +218,7 @@ pub fn outputs(record: &Promotion, audit_file: Option<&str>) -> String {
             "environment-url",
             record.environment_url.clone().unwrap_or_default(),
         ),
+        ("pin-digest", record.pin_digest.clone().unwrap_or_default()),
     ]
     .iter()
     .map(|(n, v)| output_block(n, v))

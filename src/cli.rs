@@ -6,6 +6,7 @@
 
 mod groups;
 mod release;
+mod signing;
 mod subcommands;
 
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ pub use groups::{
     SourceArgs, TagArgs, TransferArgs,
 };
 pub use release::{LegArgs, MergeArgs, PlanArgs, PlanFormat, RollbackArgs};
+pub use signing::SignArgs;
 pub use subcommands::{CheckArgs, Cli, Command, CopyArgs, PromoteArgs};
 
 use crate::error::{Error, Result};

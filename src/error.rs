@@ -155,6 +155,9 @@ pub enum Reason {
     TokenExpired,
     /// Valid credentials without the right asked for (`DENIED`, `insufficient_scope`, 403).
     Denied,
+    /// The registry refused to move an existing tag because the repository's tags are
+    /// immutable (ECR `IMMUTABLE`, Harbor immutability rules, …): a policy, never retried.
+    TagImmutable,
     /// A broken docker `config.json` or a failing `docker-credential-*` helper.
     CredentialHelper,
     /// Bytes that do not hash to their digest, or a registry naming another digest.
@@ -207,6 +210,7 @@ impl Reason {
             Self::Unauthorized => (K::Access, C::Authentication, Critical, false),
             Self::TokenExpired => (K::Access, C::Authentication, High, true),
             Self::Denied => (K::Access, C::Permission, Critical, false),
+            Self::TagImmutable => (K::Refused, C::Registry, High, false),
             Self::CredentialHelper => (K::Access, C::Docker, Critical, false),
             Self::DigestMismatch | Self::SizeMismatch => {
                 (K::Verification, C::Validation, Critical, false)

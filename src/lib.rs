@@ -28,5 +28,6 @@ pub mod report;
 pub mod resolve;
 pub mod runtime;
 pub mod scan;
+pub mod signature;
 pub mod tags;
 pub mod text;

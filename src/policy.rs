@@ -12,10 +12,12 @@ use crate::scan::IgnoreEntry;
 
 mod fields;
 mod platform;
+mod signature;
 mod size;
 
 pub(crate) use fields::{ParseStr, describe_yaml_error};
 pub use platform::PlatformSpec;
+pub use signature::SignaturePolicy;
 pub use size::{format_size, parse_size};
 
 /// The default policy, as a YAML document a team can copy and adopt unchanged.
@@ -68,6 +70,11 @@ scan:
   unbound-report: warn       # a report naming no image digest: fail | warn | log
   thresholds: {critical: fail, high: warn, medium: log, low: log, negligible: log, unknown: warn}
   ignore: []                 # - {id: CVE-2025-1234, expires: 2025-12-31, reason: not reachable}
+signature:
+  enabled: null              # null: on when a key is given (here or --verify-key); true without a key is an error
+  severity: critical
+  keys: []                   # ECDSA P-256 public keys (cosign.pub), each a path or PEM text; any one verifies
+  children: false            # an index: each image it lists must be signed too
 ";
 
 /// What a finding (or condition) leads to.
@@ -459,6 +466,8 @@ pub struct Policy {
     pub entrypoint: EntrypointPolicy,
     /// `scan`.
     pub scan: ScanPolicy,
+    /// `signature`.
+    pub signature: SignaturePolicy,
 }
 
 impl Default for Policy {
@@ -474,6 +483,7 @@ impl Default for Policy {
             labels: LabelsPolicy::default(),
             entrypoint: EntrypointPolicy::default(),
             scan: ScanPolicy::default(),
+            signature: SignaturePolicy::default(),
         }
     }
 }

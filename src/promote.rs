@@ -20,15 +20,18 @@ use crate::error::{Error, Result};
 use crate::gate::{GateDecision, gate};
 use crate::policy::{CheckSettings as _, Policy};
 use crate::reference::Reference;
+use crate::registry::RegistryClient;
 use crate::registry::retry::Budget;
-use crate::registry::{RegistryClient, UploadStart};
 use crate::release::ledger;
 use crate::report::record::{
-    Check, Condition, ConditionStatus, CopySummary, Image, Override, Promotion, State, Status,
-    millis_since,
+    Check, CopySummary, Image, Override, Promotion, State, Status, millis_since,
 };
 use crate::resolve::{ImageGraph, resolve_graph};
-use crate::tags::{TagPlan, destination_tags};
+use crate::tags::TagPlan;
+
+mod conditions;
+pub mod sign;
+use conditions::validate_conditions;
 
 /// What to promote, parsed and validated.
 #[derive(Debug, Clone)]
@@ -45,6 +48,8 @@ pub struct Plan {
     pub moving_tags: Vec<String>,
     /// What that record says: `promotion`, or `rollback` with its reason.
     pub intent: ledger::Intent,
+    /// Sign the promoted digest and attest the promotion at the destination (`--sign-key`).
+    pub signing: Option<Arc<sign::Signing>>,
     /// The digest the source must have.
     pub expected_digest: Option<Digest>,
     /// The policy (built-in default when no file is given).
@@ -59,6 +64,8 @@ pub struct Plan {
     pub dry_run: bool,
     /// Blobs in flight at once.
     pub concurrency: usize,
+    /// Carry the signatures, attestations, SBOMs and referrers along (`--referrers`).
+    pub referrers: bool,
     /// Allow moving a version-like destination tag to another digest.
     pub allow_tag_move: bool,
     /// Show a progress line on the terminal while blobs move.
@@ -161,6 +168,52 @@ async fn stages(
     destination: Arc<RegistryClient>,
     rec: &Recorder<'_>,
 ) -> Result<Status> {
+    let result = pipeline(plan, source, &destination, rec).await;
+    match result {
+        Err(e) if e.reason == crate::error::Reason::TagImmutable => {
+            Err(pin_instead(plan, &destination, rec, e).await)
+        }
+        other => other,
+    }
+}
+
+/// A tag the destination will not move (immutable tags): when the image is complete there (its
+/// top manifest by digest), that digest is the one to deploy by digest (`pin-digest`).
+async fn pin_instead(
+    plan: &Plan,
+    destination: &RegistryClient,
+    rec: &Recorder<'_>,
+    e: Error,
+) -> Error {
+    let dst = &plan.destination;
+    let digest = rec.with(|r| r.image.as_ref().map(|i| i.source_digest.clone()));
+    let complete = match digest.as_deref().map(Digest::parse) {
+        Some(Ok(d)) => {
+            matches!(destination.head_manifest(dst, &d.to_string()).await, Ok(Some(h)) if h == d)
+                .then_some(d)
+        }
+        _ => None,
+    };
+    let hint = match &complete {
+        Some(d) => {
+            rec.with(|r| r.pin_digest = Some(d.to_string()));
+            format!(
+                "the repository's tags are immutable, so a moving tag cannot move there: deploy {}@{d} by digest (the `pin-digest` output), or promote under a new tag",
+                dst.name()
+            )
+        }
+        None => "the repository's tags are immutable, so a moving tag cannot move there (and the image is not complete at the destination): promote under a new version tag without moving tags".to_owned(),
+    };
+    e.hint(hint)
+}
+
+async fn pipeline(
+    plan: &Plan,
+    source: Arc<RegistryClient>,
+    destination: &Arc<RegistryClient>,
+    rec: &Recorder<'_>,
+) -> Result<Status> {
+    let destination = destination.clone();
     let (src, dst) = (&plan.source, &plan.destination);
     source.add_scope(src.api_host(), src.repository(), "pull");
     destination.add_scope(dst.api_host(), dst.repository(), "pull,push");
@@ -197,10 +250,11 @@ async fn stages(
         concurrency: plan.concurrency.max(1),
         dry_run: plan.dry_run,
         progress: plan.progress && !plan.dry_run,
+        referrers: plan.referrers,
     };
     if plan.dry_run {
         // What the copy would do: HEAD requests only, nothing written.
-        let report = copy_graph(source, destination, &graph, dst, &tags, &options, 0).await?;
+        let report = copy_graph(source, destination, &graph, dst, &tags, &options, 0, &()).await?;
         record_copy(rec, &report, 1);
         return Ok(Status::DryRun);
     }
@@ -218,7 +272,39 @@ async fn stages(
     rec.with(|r| r.history = history);
     rec.enter(State::PromotionRunning);
     let t = Instant::now();
-    let report = copy_with_retries(&graph, dst, &tags, &options, &source, &destination, rec).await;
+    let report = match &plan.signing {
+        Some(signing) => {
+            let hook = sign::SignHook {
+                destination: &destination,
+                dst,
+                root: &graph.root,
+                signing,
+                rec,
+            };
+            copy_with_retries(
+                &graph,
+                dst,
+                &tags,
+                &options,
+                (&source, &destination),
+                rec,
+                &hook,
+            )
+            .await
+        }
+        None => {
+            copy_with_retries(
+                &graph,
+                dst,
+                &tags,
+                &options,
+                (&source, &destination),
+                rec,
+                &(),
+            )
+            .await
+        }
+    };
     rec.with(|r| r.timings.copy_ms = Some(millis_since(t)));
     let report = match report {
         Ok(r) => r,
@@ -248,181 +334,6 @@ async fn stages(
     })
 }
 
-fn condition(rec: &Recorder<'_>, id: &str, status: ConditionStatus, message: String, t: Instant) {
-    rec.with(|r| {
-        r.conditions.push(Condition {
-            id: id.to_owned(),
-            status,
-            message,
-            duration_ms: millis_since(t),
-        });
-    });
-}
-
-/// Checks, before any check or byte moves, that the source can be pulled, the destination
-/// reached, the destination tags planned (none refused: see [`crate::tags`]) and the
-/// destination pushed to. Fails in seconds with AUTHENTICATION / PERMISSION / REFUSED and a hint
-/// instead of after a copy. Returns the tag plan.
-async fn validate_conditions(
-    plan: &Plan,
-    source: &RegistryClient,
-    destination: &RegistryClient,
-    rec: &Recorder<'_>,
-) -> Result<TagPlan> {
-    let (src, dst) = (&plan.source, &plan.destination);
-    macro_rules! check {
-        ($id:expr, $t:expr, $e:expr) => {
-            match $e {
-                Ok(v) => v,
-                Err(e) => {
-                    condition(rec, $id, ConditionStatus::Failed, e.message.clone(), $t);
-                    return Err(e);
-                }
-            }
-        };
-    }
-
-    if let Some(verdict) = &plan.required_approval {
-        let t = Instant::now();
-        let shown = check!("approval", t, verdict.clone());
-        condition(rec, "approval", ConditionStatus::Passed, shown, t);
-    }
-
-    let t = Instant::now();
-    let found = check!(
-        "source-pull",
-        t,
-        source.head_manifest(src, &src.manifest_reference()).await
-    );
-    let Some(digest) = found else {
-        let e = Error::registry(format!("the source image {src} was not found"))
-            .hint("check that the image exists in the source registry and that the reference is spelled right");
-        condition(
-            rec,
-            "source-pull",
-            ConditionStatus::Failed,
-            e.message.clone(),
-            t,
-        );
-        return Err(e);
-    };
-    condition(
-        rec,
-        "source-pull",
-        ConditionStatus::Passed,
-        format!("{src} resolves to {digest}"),
-        t,
-    );
-
-    let t = Instant::now();
-    let base = check!(
-        "destination-reachable",
-        t,
-        destination.base_url(dst.api_host()).await
-    );
-    condition(
-        rec,
-        "destination-reachable",
-        ConditionStatus::Passed,
-        format!("{} answers at {base}", dst.registry()),
-        t,
-    );
-
-    // The tag plan, before an upload session is opened: a refused tag leaves the destination
-    // untouched.
-    let t = Instant::now();
-    let tags = destination_tags(src, dst, &plan.extra_tags).and_then(|tags| {
-        if tags.is_empty() {
-            return Err(Error::input(format!(
-                "no destination tag: {dst} names no tag and the source {src} has none"
-            ))
-            .hint("give the destination a tag (registry/repo:tag) or pass tags"));
-        }
-        Ok(tags)
-    });
-    let tags = check!("destination-tags", t, tags);
-    rec.with(|r| r.request.tags.clone_from(&tags));
-    let tag_plan = check!(
-        "destination-tags",
-        t,
-        crate::tags::plan(destination, dst, &tags, &digest, plan.allow_tag_move).await
-    );
-    let cas = crate::release::cas::check(plan.compare_and_swap.as_ref(), &tag_plan);
-    if let Err(e) = tag_plan.ensure_allowed().and(cas) {
-        // The audit lists every tag of the refused plan with its previous digest.
-        let message = format!("{}; plan: {}", e.message, tag_plan.describe());
-        condition(rec, "destination-tags", ConditionStatus::Failed, message, t);
-        return Err(e);
-    }
-    condition(
-        rec,
-        "destination-tags",
-        ConditionStatus::Passed,
-        tag_plan.describe(),
-        t,
-    );
-
-    let t = Instant::now();
-    if plan.dry_run {
-        condition(
-            rec,
-            "destination-push",
-            ConditionStatus::NotChecked,
-            "dry run: no upload session is opened, so push permission is not checked".to_owned(),
-            t,
-        );
-    } else if tag_plan
-        .entries
-        .iter()
-        .all(|e| e.action == crate::tags::TagAction::Keep)
-    {
-        // A no-op re-run: no tag is written, so the permission to push is not needed (a POST and
-        // a DELETE saved; a copy that still had to write would fail on its own with the cause).
-        condition(
-            rec,
-            "destination-push",
-            ConditionStatus::NotChecked,
-            format!(
-                "every destination tag already points at {digest}: no tag is written, so no upload session is opened to check push permission"
-            ),
-            t,
-        );
-    } else {
-        let started = check!(
-            "destination-push",
-            t,
-            destination
-                .start_upload(dst, None, Budget::Own)
-                .await
-                .map_err(|e| {
-                    if e.hint.is_none() {
-                        e.hint(format!(
-                            "check that the destination credentials can push to {}",
-                            dst.name()
-                        ))
-                    } else {
-                        e
-                    }
-                })
-        );
-        if let UploadStart::Session(session) = started {
-            destination.cancel_upload(dst, &session).await;
-        }
-        condition(
-            rec,
-            "destination-push",
-            ConditionStatus::Passed,
-            format!(
-                "an upload session to {} was opened and cancelled",
-                dst.name()
-            ),
-            t,
-        );
-    }
-
-    Ok(tag_plan)
-}
-
 /// Runs the checks on the resolved graph and applies the gate; returns the graph to copy.
 async fn check_and_gate(
     plan: &Plan,
@@ -435,6 +346,7 @@ async fn check_and_gate(
         expected_digest: plan.expected_digest.clone(),
         scan_report: plan.scan_report.clone(),
         github_sha: plan.github_sha.clone(),
+        signature: crate::checks::signature_request(&plan.policy)?,
     };
     // `promote` downloads no blob twice: with `--deep`, the blobs the copy will stream (and hash)
     // are not downloaded by the checks too.
@@ -560,9 +472,9 @@ async fn copy_with_retries(
     dst: &Reference,
     tags: &TagPlan,
     options: &CopyOptions,
-    source: &Arc<RegistryClient>,
-    destination: &Arc<RegistryClient>,
+    (source, destination): (&Arc<RegistryClient>, &Arc<RegistryClient>),
     rec: &Recorder<'_>,
+    hook: &impl crate::copy::BeforeTags,
 ) -> Result<CopyReport> {
     let baseline = retries(source, destination);
     let copy = copy_graph(
@@ -573,6 +485,7 @@ async fn copy_with_retries(
         tags,
         options,
         rec.with(|r| r.timings.resolve_ms.unwrap_or_default()),
+        hook,
     );
     let watch = async {
         loop {
@@ -608,6 +521,7 @@ fn record_copy(rec: &Recorder<'_>, report: &CopyReport, passes: u32) {
         r.timings.blobs_ms = Some(report.timings.blobs_ms);
         r.timings.manifests_ms = Some(report.timings.manifests_ms);
         r.timings.verify_ms = Some(report.timings.verify_ms);
+        r.timings.referrers_ms = Some(report.timings.referrers_ms);
         r.timings.tag_ms = Some(report.timings.tag_ms);
         if let Some(image) = &mut r.image {
             image.destination_digest = report.destination_digest.as_ref().map(ToString::to_string);

@@ -114,6 +114,9 @@ fn clean_image_passes_every_check() {
         if r["id"] == "scan" {
             assert_eq!(r["status"], "skipped", "no report: skipped, visibly");
             assert!(message(r).contains("no scan report"), "{r}");
+        } else if r["id"] == "signature" {
+            assert_eq!(r["status"], "skipped", "no key: skipped, visibly");
+            assert!(message(r).contains("no verification key given"), "{r}");
         } else {
             assert_eq!(r["status"], "pass", "{r:#}");
         }
@@ -134,7 +137,8 @@ fn clean_image_passes_every_check() {
             "metadata",
             "labels",
             "entrypoint",
-            "scan"
+            "scan",
+            "signature"
         ]
     );
     // The table shows the same.
@@ -143,6 +147,7 @@ fn clean_image_passes_every_check() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(table.contains("✅ entrypoint"), "{table}");
     assert!(table.contains("⏭ scan"), "{table}");
+    assert!(table.contains("⏭ signature"), "{table}");
     assert!(table.contains("decision: promote"), "{table}");
 }
 

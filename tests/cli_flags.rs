@@ -97,6 +97,7 @@ fn check_options_and_gate_are_on_check_and_promote() {
         "max-layer-size",
         "platforms",
         "required-labels",
+        "verify-key",
         "force",
         "force-reason",
     ] {

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use image_promote::checks::{CheckResult, CheckStatus};
+use image_promote::copy::{CarryStatus, ReferrerKind, ReferrerPath, ReferrerRecord};
 use image_promote::digest::Digest;
 use image_promote::error::{Error, Severity};
 use image_promote::report::record::{
@@ -306,6 +307,30 @@ fn record() -> Promotion {
                 reference: "prod.example/acme/app:stable".into(),
                 previous: Some(Digest::parse(&digest(9)).unwrap()),
                 written: true,
+            },
+        ],
+        referrers: vec![
+            ReferrerRecord {
+                kind: ReferrerKind::CosignSig,
+                artifact_type: Some("application/vnd.dev.cosign.simplesigning.v1+json".into()),
+                digest: digest(5),
+                subject: digest(1),
+                depth: 1,
+                source_path: ReferrerPath::Tag,
+                path: ReferrerPath::Tag,
+                status: CarryStatus::Carried,
+                reason: None,
+            },
+            ReferrerRecord {
+                kind: ReferrerKind::Referrer,
+                artifact_type: Some("application/vnd.dev.sigstore.bundle.v0.3+json".into()),
+                digest: digest(6),
+                subject: digest(1),
+                depth: 1,
+                source_path: ReferrerPath::Api,
+                path: ReferrerPath::FallbackTag,
+                status: CarryStatus::Carried,
+                reason: None,
             },
         ],
         no_op: false,

@@ -8,10 +8,54 @@ use std::path::PathBuf;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::media::ManifestView;
 use crate::policy::{CheckSettings as _, Policy};
 use crate::registry::RegistryClient;
 use crate::resolve::{BlobProbe, ImageGraph, ResolvedImage, inspect};
 use crate::scan::{ScanReport, parse_report};
+use crate::signature::fetch::fetch as fetch_signatures;
+use crate::signature::{PublicKey, SubjectMaterial, load_public_keys};
+
+/// What the `signature` check needs read: the keys (loaded from the policy) and whether each
+/// image of an index must be signed too. `None` in [`CheckInputs`] when the check is off.
+#[derive(Debug, Clone)]
+pub struct SignatureRequest {
+    /// The public keys; a signature by any of them counts.
+    pub keys: Vec<PublicKey>,
+    /// Whether each image of an index is checked too.
+    pub children: bool,
+}
+
+/// What the registry reads found for the `signature` check.
+#[derive(Debug, Clone)]
+pub struct SignatureInput {
+    /// The public keys.
+    pub keys: Vec<PublicKey>,
+    /// Per digest checked (the top manifest first): what was found, or the request that failed.
+    pub subjects: Vec<(Digest, std::result::Result<SubjectMaterial, Error>)>,
+}
+
+/// The [`SignatureRequest`] of `policy`: `None` when the check is off.
+///
+/// # Errors
+/// An input error (exit 2) for a key that cannot be read or is not an ECDSA P-256 public key,
+/// or for a check turned on without any key.
+pub fn signature_request(policy: &Policy) -> Result<Option<SignatureRequest>> {
+    if !policy.signature.enabled() {
+        return Ok(None);
+    }
+    if policy.signature.keys.is_empty() {
+        return Err(
+            Error::input("policy: `signature.enabled` is true but no key is given").hint(
+                "pass --verify-key (a cosign.pub path or its PEM text) or list `signature.keys`",
+            ),
+        );
+    }
+    Ok(Some(SignatureRequest {
+        keys: load_public_keys(&policy.signature.keys)?,
+        children: policy.signature.children,
+    }))
+}
 
 /// What the caller knows besides the image: the inputs of `check` and `promote`.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +66,8 @@ pub struct CheckInputs {
     pub scan_report: Option<PathBuf>,
     /// The commit being promoted (`GITHUB_SHA`), for `labels.revision-matches-commit`.
     pub github_sha: Option<String>,
+    /// What the `signature` check verifies with ([`signature_request`]); `None`: off.
+    pub signature: Option<SignatureRequest>,
 }
 
 /// A scan report and the file it came from.
@@ -44,6 +90,8 @@ pub struct CheckContext {
     pub expected_digest: Option<Digest>,
     /// The commit being promoted.
     pub github_sha: Option<String>,
+    /// The signatures found, when the `signature` check is on.
+    pub signatures: Option<SignatureInput>,
 }
 
 impl CheckContext {
@@ -60,6 +108,7 @@ impl CheckContext {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned),
+            signatures: None,
         }
     }
 }
@@ -118,5 +167,38 @@ pub async fn load_context(
         .map(read_scan_report)
         .transpose()?;
     let image = inspect(client, graph, probe).await?;
-    Ok(CheckContext::new(image, scan, inputs))
+    let mut ctx = CheckContext::new(image, scan, inputs);
+    if let Some(request) = &inputs.signature {
+        let repo = ctx.image.graph.reference.clone();
+        let mut subjects = Vec::new();
+        for digest in signed_digests(&ctx.image.graph, request.children) {
+            let found = fetch_signatures(client, &repo, &digest).await;
+            subjects.push((digest, found));
+        }
+        ctx.signatures = Some(SignatureInput {
+            keys: request.keys.clone(),
+            subjects,
+        });
+    }
+    Ok(ctx)
+}
+
+/// The digests whose signatures are checked: the top manifest, and with `children` each image
+/// an index lists (not attestation manifests, not `unknown/unknown` entries).
+#[must_use]
+pub fn signed_digests(graph: &ImageGraph, children: bool) -> Vec<Digest> {
+    let mut out = vec![graph.root.digest.clone()];
+    if children && let ManifestView::Index { manifests } = &graph.root.view {
+        for d in manifests {
+            let attestation = d
+                .annotations
+                .get("vnd.docker.reference.type")
+                .is_some_and(|t| t == "attestation-manifest");
+            let unknown = d.platform.as_ref().is_some_and(|p| p.os == "unknown");
+            if !attestation && !unknown && !out.contains(&d.digest) {
+                out.push(d.digest.clone());
+            }
+        }
+    }
+    out
 }

@@ -13,6 +13,7 @@ pub mod layers;
 pub mod metadata;
 pub mod platform;
 pub mod scan;
+pub mod signature;
 pub mod size;
 #[cfg(test)]
 mod tests;
@@ -23,7 +24,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use context::{
-    CheckContext, CheckInputs, ScanInput, blob_probe, load_context, read_scan_report,
+    CheckContext, CheckInputs, ScanInput, SignatureInput, SignatureRequest, blob_probe,
+    load_context, read_scan_report, signature_request, signed_digests,
 };
 
 use crate::error::{Category, Error, Severity};
@@ -46,7 +48,8 @@ pub enum CheckStatus {
 /// The result of one check.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
-    /// Stable id: `exists`, `size`, `platform`, `layers`, `metadata`, `labels`, `entrypoint`, `scan`.
+    /// Stable id: `exists`, `size`, `platform`, `layers`, `metadata`, `labels`, `entrypoint`, `scan`,
+    /// `signature`.
     pub id: String,
     /// Outcome.
     pub status: CheckStatus,
@@ -230,7 +233,7 @@ pub struct Check {
 }
 
 /// Every check, in the order results are shown.
-pub const CHECKS: [Check; 8] = [
+pub const CHECKS: [Check; 9] = [
     Check {
         id: "exists",
         run: exists::check,
@@ -263,6 +266,10 @@ pub const CHECKS: [Check; 8] = [
         id: "scan",
         run: scan::check,
     },
+    Check {
+        id: "signature",
+        run: signature::check,
+    },
 ];
 
 /// The policy settings of check `id`.
@@ -277,6 +284,7 @@ pub fn settings<'p>(policy: &'p Policy, id: &str) -> Option<&'p dyn CheckSetting
         "labels" => &policy.labels,
         "entrypoint" => &policy.entrypoint,
         "scan" => &policy.scan,
+        "signature" => &policy.signature,
         _ => return None,
     })
 }
@@ -291,7 +299,12 @@ pub fn run_checks(ctx: &CheckContext, policy: &Policy) -> Vec<CheckResult> {
     let mut out = Vec::new();
     for check in &CHECKS {
         if settings(policy, check.id).is_some_and(|s| !s.enabled()) {
-            out.push(env.result(check.id, CheckStatus::Skipped, "disabled by the policy"));
+            let why = if check.id == signature::ID && policy.signature.keys.is_empty() {
+                "off: no verification key given (--verify-key or `signature.keys`)"
+            } else {
+                "disabled by the policy"
+            };
+            out.push(env.result(check.id, CheckStatus::Skipped, why));
             continue;
         }
         let started = Instant::now();

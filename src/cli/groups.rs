@@ -130,6 +130,20 @@ pub struct TransferArgs {
     /// Resolve (and check and gate, where the command does) and report what the copy would do; write nothing to any registry.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, action = clap::ArgAction::Set, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_bool, env = "IMAGE_PROMOTE_DRY_RUN", help_heading = "Copy")]
     pub dry_run: bool,
+    /// Carry the image's signatures, attestations and SBOMs (cosign's sha256-<hex>.sig/.att/.sbom tags) and OCI referrers, of the digest and of each child manifest, along with it.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, action = clap::ArgAction::Set, require_equals = true, default_value = "true", default_missing_value = "true", value_parser = parse_bool, env = "IMAGE_PROMOTE_REFERRERS", help_heading = "Copy")]
+    pub referrers: bool,
+    /// Carry no signature, attestation, SBOM or referrer (the same as --referrers=false).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, action = clap::ArgAction::Set, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_bool, help_heading = "Copy")]
+    pub no_referrers: bool,
+}
+
+impl TransferArgs {
+    /// Whether the referrers are carried: `--referrers` (default true) and not `--no-referrers`.
+    #[must_use]
+    pub fn carry_referrers(&self) -> bool {
+        self.referrers && !self.no_referrers
+    }
 }
 
 /// The checks and the policy they are judged by (`check`, `promote`). Precedence: flag >
@@ -185,6 +199,15 @@ pub struct CheckOptions {
         help_heading = "Checks"
     )]
     pub required_labels: Vec<String>,
+    /// A public key the image must be signed with by cosign (ECDSA P-256: a path such as cosign.pub, or the PEM text); repeatable, any one key counts. Turns the `signature` check on.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "IMAGE_PROMOTE_VERIFY_KEY",
+        allow_hyphen_values = true,
+        help_heading = "Checks"
+    )]
+    pub verify_key: Vec<String>,
 }
 
 impl CheckOptions {
@@ -217,6 +240,19 @@ impl CheckOptions {
                 .map(|l| LabelRule::parse(l).map_err(|e| e.context("--required-labels")))
                 .collect::<Result<_>>()?;
         }
+        let keys: Vec<String> = self
+            .verify_key
+            .iter()
+            .filter(|k| !k.trim().is_empty())
+            .cloned()
+            .collect();
+        if !keys.is_empty() {
+            // A flag beats the policy file: a key given here turns the check on.
+            policy.signature.keys.extend(keys);
+            policy.signature.enabled = Some(true);
+        }
+        // A bad key is an input error now, before any request.
+        crate::checks::signature_request(&policy)?;
         Ok(policy)
     }
 
@@ -229,6 +265,7 @@ impl CheckOptions {
             expected_digest: self.expected_digest()?,
             scan_report: self.scan_report.clone(),
             github_sha,
+            signature: None,
         })
     }
 

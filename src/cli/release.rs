@@ -128,6 +128,9 @@ pub struct RollbackArgs {
     /// Notifications.
     #[command(flatten)]
     pub notify: super::NotifyArgs,
+    /// Signing the digest put back (as for a promotion).
+    #[command(flatten)]
+    pub sign: super::SignArgs,
     /// Registry access (the destination's credentials serve both sides).
     #[command(flatten)]
     pub registry: RegistryArgs,

@@ -136,6 +136,9 @@ pub struct PromoteArgs {
     /// A matrix leg's compare-and-swap (moving tags, expected previous digest).
     #[command(flatten)]
     pub leg: super::release::LegArgs,
+    /// Signing the promotion.
+    #[command(flatten)]
+    pub sign: super::SignArgs,
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,

@@ -52,7 +52,8 @@ pub async fn run(args: CheckArgs) -> Result<()> {
     }
     let reason = args.gate.reason(&policy)?;
     let reference = args.source.reference()?;
-    let inputs = args.checks.inputs(std::env::var("GITHUB_SHA").ok())?;
+    let mut inputs = args.checks.inputs(std::env::var("GITHUB_SHA").ok())?;
+    inputs.signature = crate::checks::signature_request(&policy)?;
     if let Some(path) = &inputs.scan_report {
         // A bad report is an input error before any request.
         crate::checks::read_scan_report(path)?;

@@ -42,6 +42,7 @@ pub async fn run(args: CopyArgs) -> Result<(), Error> {
     let options = CopyOptions {
         concurrency: args.transfer.concurrency as usize,
         dry_run: args.transfer.dry_run,
+        referrers: args.transfer.carry_referrers(),
         progress: !args.output.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     let report = copy_graph(
@@ -52,6 +53,7 @@ pub async fn run(args: CopyArgs) -> Result<(), Error> {
         &tags,
         &options,
         resolve_ms,
+        &(),
     )
     .await?;
     let mut stdout = std::io::stdout().lock();
@@ -69,7 +71,7 @@ pub async fn run(args: CopyArgs) -> Result<(), Error> {
         };
         let _ = writeln!(
             stdout,
-            "{verb} {} -> {} ({})\n  blobs: {} copied ({} bytes), {} mounted, {} skipped, {} foreign; manifests pushed: {}\n  tags: {}\n  time: {} ms",
+            "{verb} {} -> {} ({})\n  blobs: {} copied ({} bytes), {} mounted, {} skipped, {} foreign; manifests pushed: {}\n  referrers: {}\n  tags: {}\n  time: {} ms",
             report.source,
             report.destination,
             report.source_digest,
@@ -79,6 +81,7 @@ pub async fn run(args: CopyArgs) -> Result<(), Error> {
             report.blobs.skipped,
             report.blobs.foreign,
             report.manifests_pushed,
+            crate::copy::CarryCounts::of(&report.referrers).describe(),
             report
                 .tags
                 .iter()

@@ -38,6 +38,17 @@ fn redactor(args: &PromoteArgs) -> Redactor {
     {
         redactor.add(secret, None);
     }
+    if let Some(pem) = args.sign.secret_text() {
+        // The whole text, and each line of its body (a log may wrap or split it).
+        redactor.add(pem.trim(), None);
+        for line in pem
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.len() >= 16 && !l.starts_with("-----"))
+        {
+            redactor.add(line, None);
+        }
+    }
     redactor
 }
 
@@ -83,6 +94,7 @@ pub fn plan(args: &PromoteArgs, github_sha: Option<String>) -> Result<Plan> {
         compare_and_swap: args.leg.compare_and_swap()?,
         moving_tags: args.leg.moving_tags(),
         intent: crate::release::ledger::Intent::default(),
+        signing: args.sign.signing()?.map(Arc::new),
         expected_digest: inputs.expected_digest,
         policy,
         scan_report: inputs.scan_report,
@@ -90,6 +102,7 @@ pub fn plan(args: &PromoteArgs, github_sha: Option<String>) -> Result<Plan> {
         force_reason,
         dry_run: args.transfer.dry_run,
         concurrency: args.transfer.concurrency as usize,
+        referrers: args.transfer.carry_referrers(),
         allow_tag_move: args.tags.allow_tag_move,
         progress: std::env::var_os("GITHUB_ACTIONS").is_none()
             && std::io::IsTerminal::is_terminal(&std::io::stderr()),

@@ -115,6 +115,7 @@ pub async fn run(args: RollbackArgs) -> Result<()> {
         report: args.report,
         github: args.github,
         notify: args.notify,
+        sign: args.sign,
         leg: LegArgs {
             moving_tags: tags,
             expected_previous: from.as_ref().map(ToString::to_string),

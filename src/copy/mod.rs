@@ -2,9 +2,11 @@
 //! resolved [`ImageGraph`] (the Resolve stage, `resolve/`) and two [`RegistryClient`]s; output: a [`CopyReport`]. Blobs first (see
 //! `blobs.rs`: skip what the destination has, mount within a registry, else stream GET→PUT
 //! verifying hash and size, in parallel); then child manifests and the top manifest by digest;
-//! read back; tags last, from the tag plan decided before the copy (`tags.rs`).
+//! read back; then the image's signatures, attestations, SBOMs and referrers (`carry/`, unless
+//! `referrers` is off); tags last, from the tag plan decided before the copy (`tags.rs`).
 
 mod blobs;
+mod carry;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -14,6 +16,9 @@ use serde::Serialize;
 
 pub use blobs::VerifyingStream;
 use blobs::copy_blobs;
+pub use carry::{
+    CarryCounts, CarryStatus, MAX_DEPTH, ReferrerKind, ReferrerPath, ReferrerRecord, summary_line,
+};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -31,6 +36,8 @@ pub struct CopyOptions {
     pub dry_run: bool,
     /// Show a progress line on a terminal.
     pub progress: bool,
+    /// Carry the image's cosign tags and referrers along (`--referrers`, on by default).
+    pub referrers: bool,
 }
 
 impl Default for CopyOptions {
@@ -39,6 +46,7 @@ impl Default for CopyOptions {
             concurrency: 8,
             dry_run: false,
             progress: false,
+            referrers: true,
         }
     }
 }
@@ -100,6 +108,8 @@ pub struct Timings {
     pub manifests_ms: u64,
     /// Read-back verification.
     pub verify_ms: u64,
+    /// Carrying the signatures, attestations, SBOMs and referrers.
+    pub referrers_ms: u64,
     /// Tagging.
     pub tag_ms: u64,
     /// All of it.
@@ -131,6 +141,9 @@ pub struct CopyReport {
     pub foreign_layers: Vec<Digest>,
     /// Tags.
     pub tags: Vec<TagRecord>,
+    /// The signatures, attestations, SBOMs and referrers carried along (empty with
+    /// `--referrers=false`).
+    pub referrers: Vec<ReferrerRecord>,
     /// Whether nothing was written.
     pub dry_run: bool,
     /// Whether the destination already held everything (a no-op).
@@ -187,12 +200,31 @@ async fn push_manifest(
     }
 }
 
-/// Copies `graph` (resolved from the source) to `destination`, verifying as it goes; the tags
-/// of `tags` (planned before, see [`crate::tags::plan`]) last.
+/// Work that runs once the image and what the carry brought are verified at the destination,
+/// just before the first tag is written (`promote` signs the promotion there). Not run by a dry
+/// run; its failure fails the copy, and no tag is written. `()` does nothing.
+pub trait BeforeTags {
+    /// Runs it.
+    fn before_tags(&self) -> impl std::future::Future<Output = Result<()>>;
+}
+
+impl BeforeTags for () {
+    async fn before_tags(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Copies `graph` (resolved from the source) to `destination`, verifying as it goes; then what
+/// the carry brings, then `hook`, and the tags of `tags` (planned before, see
+/// [`crate::tags::plan`]) last.
 ///
 /// # Errors
 /// The tag plan's refusal before any request; classified errors; no tag is written unless every
-/// blob and manifest is in place and verified.
+/// blob and manifest is in place and verified, and `hook` succeeded.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the copy's inputs; each caller names every one"
+)]
 pub async fn copy_graph(
     source: Arc<RegistryClient>,
     destination: Arc<RegistryClient>,
@@ -201,6 +233,7 @@ pub async fn copy_graph(
     tags: &TagPlan,
     options: &CopyOptions,
     resolve_ms: u64,
+    hook: &impl BeforeTags,
 ) -> Result<CopyReport> {
     let started = Instant::now();
     // A refused tag refuses the whole copy before a byte moves.
@@ -302,6 +335,7 @@ pub async fn copy_graph(
         blob_records: Vec::new(),
         foreign_layers: graph.foreign.iter().map(|d| d.digest.clone()).collect(),
         tags: Vec::new(),
+        referrers: Vec::new(),
         dry_run: options.dry_run,
         no_op: false,
         timings: Timings::default(),
@@ -385,6 +419,20 @@ pub async fn copy_graph(
     }
     let verify_ms = millis(t);
 
+    // The image's signatures, attestations, SBOMs and referrers: after its manifests are verified,
+    // before its tags; a failure to carry fails the copy (no tag is written).
+    let t = Instant::now();
+    if options.referrers {
+        crate::runtime::check_interrupted()?;
+        report.referrers =
+            carry::carry(&source, &destination, graph, dst, options, same_registry).await?;
+    }
+    let referrers_ms = millis(t);
+    if !options.dry_run {
+        crate::runtime::check_interrupted()?;
+        hook.before_tags().await?;
+    }
+
     // Tags last, from the plan.
     let t = Instant::now();
     report.tags = if options.dry_run || tag_states.len() == tags.entries.len() {
@@ -399,6 +447,10 @@ pub async fn copy_graph(
         && report.blobs.mounted == 0
         && report.manifests_pushed == 0
         && report.tags.iter().all(|t| !t.written)
+        && report
+            .referrers
+            .iter()
+            .all(|r| !matches!(r.status, CarryStatus::Carried | CarryStatus::WouldCarry))
         && !report
             .blob_records
             .iter()
@@ -408,6 +460,7 @@ pub async fn copy_graph(
         blobs_ms,
         manifests_ms,
         verify_ms,
+        referrers_ms,
         tag_ms,
         total_ms: resolve_ms + millis(started),
     };

@@ -161,6 +161,12 @@ pub fn classify_status(
     message: String,
 ) -> Error {
     let reason = match (status, registry_code, route) {
+        // A tag the repository will not let move: the registries say so only in their message
+        // (ECR: 400 `TAG_INVALID` "… cannot be overwritten because the repository is
+        // immutable"; Harbor: 412 `PRECONDITION` "… configured as immutable …").
+        (400 | 403 | 409 | 412, _, Route::Manifest) if says_immutable(&message) => {
+            Reason::TagImmutable
+        }
         (401, ..) => Reason::Unauthorized,
         (403, ..) => Reason::Denied,
         (408, ..) => Reason::Timeout,
@@ -183,6 +189,11 @@ pub fn classify_status(
     error.status = Some(status);
     error.registry_code = registry_code.map(str::to_owned);
     error
+}
+
+/// Whether a registry's error message says that a tag is immutable.
+fn says_immutable(message: &str) -> bool {
+    message.to_ascii_lowercase().contains("immutable")
 }
 
 /// The retry rule of a request that creates something (a deployment, a dispatch, a message): it
@@ -232,6 +243,31 @@ mod tests {
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_secs(2),
         }
+    }
+
+    #[test]
+    fn an_immutable_tag_is_a_refusal_not_a_retry() {
+        let ecr = classify_status(
+            400,
+            Some("TAG_INVALID"),
+            Route::Manifest,
+            "PUT manifest r/a:prod: The image tag 'prod' already exists in the 'a' repository and cannot be overwritten because the repository is immutable. (TAG_INVALID)".into(),
+        );
+        assert_eq!(ecr.reason, Reason::TagImmutable);
+        assert_eq!(ecr.kind, ErrorKind::Refused);
+        assert!(!ecr.retryable);
+        let harbor = classify_status(
+            412,
+            Some("PRECONDITION"),
+            Route::Manifest,
+            "PUT manifest r/a:prod: configured as immutable, cannot be updated (PRECONDITION)"
+                .into(),
+        );
+        assert_eq!(harbor.reason, Reason::TagImmutable);
+        let other = classify_status(400, Some("TAG_INVALID"), Route::Manifest, "bad tag".into());
+        assert_eq!(other.reason, Reason::BadResponse);
+        let blob = classify_status(403, None, Route::Blob, "immutable".into());
+        assert_eq!(blob.reason, Reason::Denied, "only manifests and tags");
     }
 
     #[rstest::rstest]

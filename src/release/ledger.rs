@@ -31,7 +31,11 @@ pub fn pointer_tag(tag: &str) -> Result<String> {
 }
 
 /// Uploads `bytes` as a blob of `repository` unless it is there already.
-async fn push_blob(client: &RegistryClient, repository: &Reference, bytes: Bytes) -> Result<()> {
+pub(crate) async fn push_blob(
+    client: &RegistryClient,
+    repository: &Reference,
+    bytes: Bytes,
+) -> Result<()> {
     let digest = Digest::sha256_of(&bytes);
     if client
         .head_blob(repository, &digest, Budget::Own)

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::copy::{BlobAction, CopyReport};
+use crate::copy::{BlobAction, CopyReport, ReferrerRecord};
 use crate::media::ManifestView;
 use crate::resolve::ImageGraph;
 use crate::tags::TagRecord;
@@ -307,6 +307,9 @@ pub struct CopySummary {
     pub manifests_pushed: usize,
     /// Destination tags.
     pub tags: Vec<TagOutcome>,
+    /// The signatures, attestations, SBOMs and referrers carried along (`referrers`).
+    #[serde(default)]
+    pub referrers: Vec<ReferrerRecord>,
     /// Whether the destination already held everything.
     pub no_op: bool,
     /// Requests sent to the source registry.
@@ -384,6 +387,7 @@ impl CopySummary {
             bytes_copied: report.blobs.bytes_copied,
             manifests_pushed: report.manifests_pushed,
             tags: report.tags.clone(),
+            referrers: report.referrers.clone(),
             no_op: report.no_op,
             requests_source: report.requests.0,
             requests_destination: report.requests.1,
@@ -391,4 +395,34 @@ impl CopySummary {
             passes,
         }
     }
+}
+
+/// One signature or attestation the promotion wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureFact {
+    /// `signature` or `attestation`.
+    pub kind: String,
+    /// `sigstore-bundle` (a referrer) or `cosign-legacy` (the `.sig` tag).
+    pub format: String,
+    /// The digest of the manifest written (the referrer, or the `.sig` manifest).
+    pub digest: String,
+    /// How it was attached: `api`, `fallback-tag` or `tag`.
+    pub path: String,
+}
+
+/// What `--sign-key` wrote at the destination before the tags moved.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SigningFacts {
+    /// The signing key's public fingerprint (sha256 of its SPKI, shortened); never the key.
+    pub key: String,
+    /// The signatures of the promoted digest (one per form written).
+    pub signatures: Vec<SignatureFact>,
+    /// The promotion attestations (DSSE-signed in-toto statements; one per form written).
+    pub attestations: Vec<SignatureFact>,
+    /// The attestation's predicate type.
+    pub predicate_type: String,
+    /// Milliseconds taken.
+    pub duration_ms: u64,
 }

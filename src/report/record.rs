@@ -87,6 +87,9 @@ pub struct Timings {
     pub manifests_ms: Option<u64>,
     /// Read-back verification.
     pub verify_ms: Option<u64>,
+    /// Carrying the signatures, attestations, SBOMs and referrers.
+    #[serde(default)]
+    pub referrers_ms: Option<u64>,
     /// Tagging.
     pub tag_ms: Option<u64>,
     /// The whole copy stage, retries included.
@@ -171,6 +174,13 @@ pub struct Promotion {
     /// A rollback's tags, target, reason and candidates (absent for a promotion).
     #[serde(default)]
     pub rollback: Option<super::lineage::RollbackFacts>,
+    /// When the destination refused to move a tag because its tags are immutable: the digest
+    /// that is complete there, to deploy by digest instead (the `pin-digest` output).
+    #[serde(default)]
+    pub pin_digest: Option<String>,
+    /// What `--sign-key` signed and attested at the destination (absent without a key).
+    #[serde(default)]
+    pub signing: Option<super::facts::SigningFacts>,
     /// State transitions with timestamps.
     pub transitions: Vec<Transition>,
     /// Timings per operation.
@@ -232,6 +242,8 @@ impl Promotion {
             kind: super::lineage::Kind::Promotion,
             history: None,
             rollback: None,
+            pin_digest: None,
+            signing: None,
             transitions: vec![Transition {
                 state: State::Initializing,
                 at: timestamp(now),

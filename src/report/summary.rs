@@ -193,6 +193,33 @@ fn glance(out: &mut String, r: &Promotion) {
                 String::new()
             }
         );
+        if let Some(line) = crate::copy::summary_line(&copy.referrers) {
+            let _ = writeln!(out, "| **Signatures & referrers** | {} |", cell(&line));
+        }
+    }
+    if let Some(s) = &r.signing {
+        let forms = |facts: &[crate::report::facts::SignatureFact]| {
+            facts
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} ({}, {})",
+                        code(&short(&f.digest)),
+                        cell(&f.format),
+                        cell(&f.path)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "| **Signed** | key {}: signature {}; attestation {} (`{}`) |",
+            code(&s.key),
+            forms(&s.signatures),
+            forms(&s.attestations),
+            cell(&s.predicate_type)
+        );
     }
     if let Some(env) = &r.approval.environment {
         let _ = writeln!(out, "| **Environment** | {} |", code(env));
@@ -471,6 +498,7 @@ fn timings(out: &mut String, r: &Promotion) {
         ("blobs", t.blobs_ms),
         ("manifests", t.manifests_ms),
         ("verify", t.verify_ms),
+        ("referrers", t.referrers_ms),
         ("tags", t.tag_ms),
         ("copy (all passes)", t.copy_ms),
         ("total", t.total_ms),

@@ -333,3 +333,70 @@ fn to_digest_without_history_puts_the_named_digest_back() {
     assert_eq!(record["rollback"]["candidates"][0]["origin"], "explicit");
     assert_eq!(record["rollback"]["target"], "1.0");
 }
+
+/// A repository whose tags are immutable (the registry answers a tag overwrite with ECR's 400
+/// `TAG_INVALID` "… because the repository is immutable", injected by the fault proxy): the
+/// rollback is refused (exit 3, nothing moved) and outputs the digest to pin instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_immutable_tags_rollback_outputs_the_digest_to_pin() {
+    use crate::support::proxy::{Fault, FaultProxy, Rule};
+    let r = tokio::task::spawn_blocking(registries).await.unwrap();
+    let proxy = FaultProxy::start(&r.production, vec![]).await;
+    let production = proxy.addr();
+    let (staging, prod) = (r.staging.clone(), production.clone());
+    let (repo, v1, v2) = tokio::task::spawn_blocking(move || {
+        let rel = Release::new("rb-immutable");
+        let repo = rel.repo("api");
+        let (v1, v2) = (test_image(&repo, "1.0"), test_image(&repo, "2.0"));
+        push(&staging, &repo, &v1, &["1.0"]);
+        push(&staging, &repo, &v2, &["2.0"]);
+        for version in ["1.0", "2.0"] {
+            let run = run_action(&[
+                ("source", &format!("{staging}/{repo}:{version}")),
+                ("destination", &format!("{prod}/{repo}:{version}")),
+                ("moving-tags", "prod"),
+            ]);
+            assert_eq!(run.code(), Some(0), "{}", text(&run.out));
+        }
+        (repo, v1, v2)
+    })
+    .await
+    .unwrap();
+    proxy.set_rules(vec![
+        Rule::new(
+            "/manifests/prod",
+            Fault::oci_error(
+                400,
+                "TAG_INVALID",
+                "The image tag 'prod' already exists in the 'api' repository and cannot be overwritten because the repository is immutable.",
+            ),
+        )
+        .method(reqwest::Method::PUT)
+        .times(1000),
+    ]);
+    let dest = format!("{production}/{repo}");
+    let (d, p, rp) = (dest.clone(), production.clone(), repo.clone());
+    let run =
+        tokio::task::spawn_blocking(move || rollback(&[&d, "--tag", "prod", "--reason", "5xx"]))
+            .await
+            .unwrap();
+    assert_eq!(run.code(), Some(3), "{}", text(&run.out));
+    let all = text(&run.out);
+    assert!(all.contains("immutable"), "{all}");
+    assert!(all.contains("by digest"), "{all}");
+    assert_eq!(run.output("status"), "refused");
+    assert_eq!(run.output("pin-digest"), v1.digest);
+    assert_eq!(audit(&run)["pin_digest"], v1.digest);
+    let now = tokio::task::spawn_blocking(move || tag_digest(&p, &rp, "prod"))
+        .await
+        .unwrap();
+    assert_eq!(
+        now.as_deref(),
+        Some(v2.digest.as_str()),
+        "prod did not move"
+    );
+    assert!(
+        proxy.count("PUT", "/manifests/prod") >= 1,
+        "the tag write reached the registry"
+    );
+}

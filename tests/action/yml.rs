@@ -27,9 +27,13 @@ fn action_yml_matches_the_cli() {
         "max-layer-size",
         "platforms",
         "required-labels",
+        "verify-key",
+        "sign-key",
+        "sign-format",
         "force",
         "force-reason",
         "dry-run",
+        "referrers",
         "retry-attempts",
         "retry-max-delay",
         "concurrency",
@@ -77,6 +81,7 @@ fn action_yml_matches_the_cli() {
             "audit-file",
             "digest",
             "environment-url",
+            "pin-digest",
             "promoted",
             "source-digest",
             "status",
@@ -129,7 +134,7 @@ fn action_yml_matches_the_cli() {
 /// Flags of `promote` that are deliberately not Action inputs: aliases of an input (`tag`,
 /// `insecure-registry`, `src-creds`, `dest-creds`), options a workflow has no use for, and clap's
 /// own (`help`). Any other flag `promote` gains must become an input too.
-const CLI_ONLY: [&str; 7] = [
+const CLI_ONLY: [&str; 8] = [
     "tag",
     "insecure-registry",
     "src-creds",
@@ -137,6 +142,7 @@ const CLI_ONLY: [&str; 7] = [
     "no-docker-config",
     "allow-tag-move",
     "read-timeout",
+    "no-referrers",
 ];
 
 /// Every long flag of `promote` is an input of `action.yml` unless it is listed in [`CLI_ONLY`]
@@ -194,11 +200,16 @@ fn every_input_reaches_its_flag() {
                 "sha256:8d5f14e4878aea65da3611b8ae2f24a3366990c2c468abee5b2c31f4c7aee992"
             }
             "force" | "deep" | "dry-run" | "require-approval" | "deployment" => "true",
-            "summary" => "false",
+            "summary" | "referrers" => "false",
             "max-size" => "2GiB",
             "max-layer-size" => "1GiB",
             "platforms" => "linux/amd64,linux/arm64",
             "required-labels" => "org.opencontainers.image.revision",
+            // A multi-line input: the PEM text of a public key, as a secret or variable gives it.
+            "verify-key" => include_str!("../data/signatures/p256.pub"),
+            // The signing key: a secret's multi-line PEM text.
+            "sign-key" => include_str!("../data/signatures/p256.key"),
+            "sign-format" => "legacy",
             "retry-attempts" => "3",
             "retry-max-delay" => "10s",
             "concurrency" => "4",
@@ -237,6 +248,7 @@ fn every_input_reaches_its_flag() {
         panic!("not promote")
     };
     assert!(p.checks.deep && p.gate.force && p.transfer.dry_run && !p.report.summary);
+    assert!(!p.transfer.referrers && !p.transfer.carry_referrers());
     assert_eq!(p.checks.max_size, Some(2 << 30));
     assert_eq!(p.checks.max_layer_size, Some(1 << 30));
     assert_eq!(p.checks.platforms, ["linux/amd64,linux/arm64"]);
@@ -247,6 +259,18 @@ fn every_input_reaches_its_flag() {
     let policy = p.checks.resolve_policy().unwrap();
     assert_eq!(policy.platform.required.len(), 2);
     assert_eq!(policy.labels.required.len(), 1);
+    assert_eq!(policy.signature.keys.len(), 1);
+    assert_eq!(
+        p.sign.sign_format,
+        image_promote::promote::sign::SignFormat::Legacy
+    );
+    assert!(
+        p.sign.signing().unwrap().is_some(),
+        "the sign-key input's PEM text reaches --sign-key"
+    );
+    assert!(image_promote::policy::CheckSettings::enabled(
+        &policy.signature
+    ));
 }
 
 /// The container action (`container/action.yml`) is the root action with the container's `runs:`

@@ -1,0 +1,57 @@
+//! The signing flags of `promote` and `rollback`: `--sign-key` (a secret: the PEM private key or
+//! its path) and `--sign-format`.
+
+use clap::Args;
+
+use crate::error::Result;
+use crate::promote::sign::{SignFormat, Signing, load_private_key};
+
+/// Sign the promoted digest and attest the promotion at the destination.
+#[derive(Debug, Args, Clone)]
+pub struct SignArgs {
+    /// Sign the promoted digest in production and attach a promotion attestation: an ECDSA P-256 private key (PEM `PRIVATE KEY` as openssl writes it, or `EC PRIVATE KEY`), its text or the path of its file. A secret: never shown.
+    #[arg(
+        long,
+        value_name = "PATH|PEM",
+        env = "IMAGE_PROMOTE_SIGN_KEY",
+        hide_env_values = true,
+        help_heading = "Signing"
+    )]
+    pub sign_key: Option<String>,
+    /// The form of the signature and attestation: `auto` (the form(s) the image's signatures have at the destination, else a bundle), `bundle` (Sigstore bundle referrers, what cosign 3 writes) or `legacy` (layers of the `sha256-<hex>.sig` and `.att` tags, merged with what is there).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "auto",
+        help_heading = "Signing"
+    )]
+    pub sign_format: SignFormat,
+}
+
+impl SignArgs {
+    /// The signing key and format, when a key is given (an empty value is none).
+    ///
+    /// # Errors
+    /// Input errors naming the key's path (never its text) and what is wrong with it.
+    pub fn signing(&self) -> Result<Option<Signing>> {
+        self.sign_key
+            .as_deref()
+            .filter(|k| !k.trim().is_empty())
+            .map(|k| {
+                Ok(Signing {
+                    key: load_private_key(k)?,
+                    format: self.sign_format,
+                })
+            })
+            .transpose()
+    }
+
+    /// The key's text, when given as PEM (for the redactor).
+    #[must_use]
+    pub fn secret_text(&self) -> Option<&str> {
+        self.sign_key
+            .as_deref()
+            .filter(|k| k.contains("-----BEGIN"))
+    }
+}

@@ -1,0 +1,187 @@
+//! The first stage of `promote`: the conditions checked before any check runs or any byte
+//! moves (the approval GitHub shows, the source pulled, the destination reached, its tags planned
+//! and judged, push permission), each recorded with its status and time.
+
+use std::time::Instant;
+
+use super::{Plan, Recorder};
+use crate::error::{Error, Result};
+use crate::registry::retry::Budget;
+use crate::registry::{RegistryClient, UploadStart};
+use crate::report::record::{Condition, ConditionStatus, millis_since};
+use crate::tags::{TagPlan, destination_tags};
+
+fn condition(rec: &Recorder<'_>, id: &str, status: ConditionStatus, message: String, t: Instant) {
+    rec.with(|r| {
+        r.conditions.push(Condition {
+            id: id.to_owned(),
+            status,
+            message,
+            duration_ms: millis_since(t),
+        });
+    });
+}
+
+/// Checks, before any check or byte moves, that the source can be pulled, the destination
+/// reached, the destination tags planned (none refused: see [`crate::tags`]) and the
+/// destination pushed to. Fails in seconds with AUTHENTICATION / PERMISSION / REFUSED and a hint
+/// instead of after a copy. Returns the tag plan.
+pub(super) async fn validate_conditions(
+    plan: &Plan,
+    source: &RegistryClient,
+    destination: &RegistryClient,
+    rec: &Recorder<'_>,
+) -> Result<TagPlan> {
+    let (src, dst) = (&plan.source, &plan.destination);
+    macro_rules! check {
+        ($id:expr, $t:expr, $e:expr) => {
+            match $e {
+                Ok(v) => v,
+                Err(e) => {
+                    condition(rec, $id, ConditionStatus::Failed, e.message.clone(), $t);
+                    return Err(e);
+                }
+            }
+        };
+    }
+
+    if let Some(verdict) = &plan.required_approval {
+        let t = Instant::now();
+        let shown = check!("approval", t, verdict.clone());
+        condition(rec, "approval", ConditionStatus::Passed, shown, t);
+    }
+
+    let t = Instant::now();
+    let found = check!(
+        "source-pull",
+        t,
+        source.head_manifest(src, &src.manifest_reference()).await
+    );
+    let Some(digest) = found else {
+        let e = Error::registry(format!("the source image {src} was not found"))
+            .hint("check that the image exists in the source registry and that the reference is spelled right");
+        condition(
+            rec,
+            "source-pull",
+            ConditionStatus::Failed,
+            e.message.clone(),
+            t,
+        );
+        return Err(e);
+    };
+    condition(
+        rec,
+        "source-pull",
+        ConditionStatus::Passed,
+        format!("{src} resolves to {digest}"),
+        t,
+    );
+
+    let t = Instant::now();
+    let base = check!(
+        "destination-reachable",
+        t,
+        destination.base_url(dst.api_host()).await
+    );
+    condition(
+        rec,
+        "destination-reachable",
+        ConditionStatus::Passed,
+        format!("{} answers at {base}", dst.registry()),
+        t,
+    );
+
+    // The tag plan, before an upload session is opened: a refused tag leaves the destination
+    // untouched.
+    let t = Instant::now();
+    let tags = destination_tags(src, dst, &plan.extra_tags).and_then(|tags| {
+        if tags.is_empty() {
+            return Err(Error::input(format!(
+                "no destination tag: {dst} names no tag and the source {src} has none"
+            ))
+            .hint("give the destination a tag (registry/repo:tag) or pass tags"));
+        }
+        Ok(tags)
+    });
+    let tags = check!("destination-tags", t, tags);
+    rec.with(|r| r.request.tags.clone_from(&tags));
+    let tag_plan = check!(
+        "destination-tags",
+        t,
+        crate::tags::plan(destination, dst, &tags, &digest, plan.allow_tag_move).await
+    );
+    let cas = crate::release::cas::check(plan.compare_and_swap.as_ref(), &tag_plan);
+    if let Err(e) = tag_plan.ensure_allowed().and(cas) {
+        // The audit lists every tag of the refused plan with its previous digest.
+        let message = format!("{}; plan: {}", e.message, tag_plan.describe());
+        condition(rec, "destination-tags", ConditionStatus::Failed, message, t);
+        return Err(e);
+    }
+    condition(
+        rec,
+        "destination-tags",
+        ConditionStatus::Passed,
+        tag_plan.describe(),
+        t,
+    );
+
+    let t = Instant::now();
+    if plan.dry_run {
+        condition(
+            rec,
+            "destination-push",
+            ConditionStatus::NotChecked,
+            "dry run: no upload session is opened, so push permission is not checked".to_owned(),
+            t,
+        );
+    } else if tag_plan
+        .entries
+        .iter()
+        .all(|e| e.action == crate::tags::TagAction::Keep)
+    {
+        // A no-op re-run: no tag is written, so the permission to push is not needed (a POST and
+        // a DELETE saved; a copy that still had to write would fail on its own with the cause).
+        condition(
+            rec,
+            "destination-push",
+            ConditionStatus::NotChecked,
+            format!(
+                "every destination tag already points at {digest}: no tag is written, so no upload session is opened to check push permission"
+            ),
+            t,
+        );
+    } else {
+        let started = check!(
+            "destination-push",
+            t,
+            destination
+                .start_upload(dst, None, Budget::Own)
+                .await
+                .map_err(|e| {
+                    if e.hint.is_none() {
+                        e.hint(format!(
+                            "check that the destination credentials can push to {}",
+                            dst.name()
+                        ))
+                    } else {
+                        e
+                    }
+                })
+        );
+        if let UploadStart::Session(session) = started {
+            destination.cancel_upload(dst, &session).await;
+        }
+        condition(
+            rec,
+            "destination-push",
+            ConditionStatus::Passed,
+            format!(
+                "an upload session to {} was opened and cancelled",
+                dst.name()
+            ),
+            t,
+        );
+    }
+
+    Ok(tag_plan)
+}

@@ -1,0 +1,1 @@
+MEYCIQDAUcztEJhbf/1ob+ovaBDtEJ9NxwUOuEooic0OJolG4wIhAKoy/tkTpe8BvN9JDXC98nwKtdX1+nvxPEWcRlVQK0VL
