@@ -324,7 +324,8 @@ impl PrivateKey {
             pkcs8: pkcs8.to_vec(),
             public: PublicKey::from_point(&public)?,
         };
-        super::crypto::check_private_key(&key.pkcs8).map_err(|()| KeyError::Rejected)?;
+        super::crypto::check_private_key(&key.pkcs8, &key.public)
+            .map_err(|()| KeyError::Rejected)?;
         Ok(key)
     }
 
