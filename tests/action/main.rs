@@ -13,6 +13,7 @@ mod faults;
 mod github;
 mod node;
 mod node_http;
+mod node_signature;
 mod notify;
 mod release;
 mod rollback;

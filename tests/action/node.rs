@@ -40,7 +40,7 @@ pub(crate) fn nodes() -> Vec<(String, String)> {
     nodes
 }
 
-fn run_node(node: &str, inputs: &[(&str, &str)]) -> (Run, u128) {
+pub(crate) fn run_node(node: &str, inputs: &[(&str, &str)]) -> (Run, u128) {
     let mut cmd = Command::new(node);
     cmd.arg(project_root().join("dist/index.mjs"))
         .env_remove("RUST_LOG")
@@ -58,7 +58,7 @@ fn run_node(node: &str, inputs: &[(&str, &str)]) -> (Run, u128) {
 }
 
 /// What must be equal between two runs of the same promotion (the destination repository aside).
-fn shape(run: &Run, repo: &str) -> serde_json::Value {
+pub(crate) fn shape(run: &Run, repo: &str) -> serde_json::Value {
     let audit = run.audit();
     let ids = |key: &str| -> Vec<(String, String)> {
         audit[key]
