@@ -10,7 +10,7 @@ use std::process::Command;
 
 use crate::node::{nodes, run_node, shape};
 use crate::runner::{Run, SMALL, run_action};
-use crate::support::harness::{plain, registries, skopeo_digest, text, unique};
+use crate::support::harness::{ferro, plain, registries, skopeo_digest, text, unique};
 use crate::support::signing::{self, KeyPair, Kind, cosign, data};
 
 const PREDICATE: &str = "https://github.com/image-promote/image-promote/promotion/v1";
@@ -59,8 +59,9 @@ fn cosign_verifies(cosign: &Path, public: &str, reference: &str) -> (bool, bool,
 }
 
 /// `verify-key` with a cosign key: a legacy-signed and a bundle-signed image pass (the key as a
-/// file path, then as PEM text), an unsigned one is refused (exit 3, nothing written); every Node
-/// run is the native binary's run.
+/// file path, then as PEM text; the bundle found by the fallback tag on distribution and by the
+/// referrers API on ferro), an unsigned one is refused (exit 3, nothing written); every Node run
+/// is the native binary's run.
 #[test]
 fn node_action_verifies_cosign_signatures_like_the_binary() {
     let Some(cosign) = cosign() else { return };
@@ -71,12 +72,25 @@ fn node_action_verifies_cosign_signatures_like_the_binary() {
     let policy = signing::policy(dir.path(), "");
     let pem = std::fs::read_to_string(key.public()).unwrap();
     let cases = [
-        (Some(Kind::Legacy), key.public(), 0, "pass"),
-        (Some(Kind::Bundle), pem, 0, "pass"),
-        (None, key.public(), 3, "fail"),
+        (
+            r.staging.as_str(),
+            Some(Kind::Legacy),
+            key.public(),
+            0,
+            "pass",
+        ),
+        (
+            r.staging.as_str(),
+            Some(Kind::Bundle),
+            pem.clone(),
+            0,
+            "pass",
+        ),
+        (ferro(), Some(Kind::Bundle), pem, 0, "pass"),
+        (r.staging.as_str(), None, key.public(), 3, "fail"),
     ];
-    for (kind, verify_key, code, status) in cases {
-        let (repo, digest) = rt.block_on(signing::image(&r.staging, "node-verify", "1.0"));
+    for (host, kind, verify_key, code, status) in cases {
+        let (repo, digest) = rt.block_on(signing::image(host, "node-verify", "1.0"));
         if let Some(kind) = kind {
             signing::sign(&cosign, &key, &format!("{repo}@{digest}"), kind);
         }
@@ -129,7 +143,7 @@ fn node_action_verifies_cosign_signatures_like_the_binary() {
                     "{label}: nothing written"
                 );
             }
-            eprintln!("{label}: {kind:?} verify-key {status} in {ms} ms");
+            eprintln!("{label}: {host} {kind:?} verify-key {status} in {ms} ms");
         }
     }
 }
