@@ -60,7 +60,8 @@ fn cosign_verifies(cosign: &Path, public: &str, reference: &str) -> (bool, bool,
 
 /// `verify-key` with a cosign key: a legacy-signed and a bundle-signed image pass (the key as a
 /// file path, then as PEM text; the bundle found by the fallback tag on distribution and by the
-/// referrers API on ferro), an unsigned one is refused (exit 3, nothing written); every Node run
+/// referrers API on ferro); an unsigned one, and one whose signature is not DER (what the host is
+/// given must come back `false`, not a trap), are refused (exit 3, nothing written); every Node run
 /// is the native binary's run.
 #[test]
 fn node_action_verifies_cosign_signatures_like_the_binary() {
@@ -71,28 +72,27 @@ fn node_action_verifies_cosign_signatures_like_the_binary() {
     let dir = tempfile::tempdir().unwrap();
     let policy = signing::policy(dir.path(), "");
     let pem = std::fs::read_to_string(key.public()).unwrap();
+    let staging = r.staging.as_str();
+    // (registry, how cosign signed it, whether its signature is then made not DER, verify-key,
+    // exit code, the check's status)
     let cases = [
-        (
-            r.staging.as_str(),
-            Some(Kind::Legacy),
-            key.public(),
-            0,
-            "pass",
-        ),
-        (
-            r.staging.as_str(),
-            Some(Kind::Bundle),
-            pem.clone(),
-            0,
-            "pass",
-        ),
-        (ferro(), Some(Kind::Bundle), pem, 0, "pass"),
-        (r.staging.as_str(), None, key.public(), 3, "fail"),
+        (staging, Some(Kind::Legacy), false, key.public(), 0, "pass"),
+        (staging, Some(Kind::Bundle), false, pem.clone(), 0, "pass"),
+        (ferro(), Some(Kind::Bundle), false, pem, 0, "pass"),
+        (staging, None, false, key.public(), 3, "fail"),
+        (staging, Some(Kind::Legacy), true, key.public(), 3, "fail"),
     ];
-    for (host, kind, verify_key, code, status) in cases {
+    for (host, kind, not_der, verify_key, code, status) in cases {
         let (repo, digest) = rt.block_on(signing::image(host, "node-verify", "1.0"));
         if let Some(kind) = kind {
             signing::sign(&cosign, &key, &format!("{repo}@{digest}"), kind);
+        }
+        if not_der {
+            // Valid base64 of a DER SEQUENCE header with garbage after it.
+            rt.block_on(signing::rewrite_sig(&repo, &digest, |layer, _| {
+                layer["annotations"]["dev.cosignproject.cosign/signature"] =
+                    serde_json::Value::from("MEQCIGdhcmJhZ2UgZ2FyYmFnZQ==");
+            }));
         }
         let src = format!("{repo}:1.0");
         let inputs = |dst: &str| {
@@ -136,7 +136,12 @@ fn node_action_verifies_cosign_signatures_like_the_binary() {
                     Some(digest.as_str())
                 );
             } else {
-                assert!(message.contains("no signature found"), "{label}: {message}");
+                let want = if not_der {
+                    "does not verify"
+                } else {
+                    "no signature found"
+                };
+                assert!(message.contains(want), "{label}: {message}");
                 assert_eq!(
                     skopeo_digest(&dst, &plain()),
                     None,
