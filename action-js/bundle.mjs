@@ -1,5 +1,6 @@
 // Bundles wrapper.mjs (+ the jco output in build/ and the preview2 shim) into dist/index.mjs, and
-// copies the shim's worker file next to it (the shim loads it by URL; esbuild cannot inline it).
+// copies the shim's worker file next to it (the shim loads it by URL; esbuild cannot inline it),
+// and ours (http-worker.mjs, loaded by host-http.mjs the same way; Node's modules only).
 // Patches to the pinned shim (0.26.1), applied here and refused if the code moved:
 // - its openAt rejects the `mutate-directory` flag that wasi-libc sets on every open for writing,
 //   so the component could not append to its sink journal (wasmtime accepts the flag);
@@ -17,8 +18,12 @@
 // - an HTTP response body reads ahead: the main thread asks the worker for up to 1 MiB (the
 //   response's high-water mark raised to match) and serves the component's 64 KiB reads (wstd's
 //   frame size) from what it holds, in order, before it asks again.
+// - stdout and stderr, which the main thread writes itself, ask the worker nothing: their
+//   `check-write` grants 16 KiB (what the worker answered: its idle stream's high-water mark) and
+//   `blocking-flush` returns (the worker did nothing either); two round trips per log line;
+// And one to jco's output: its loader takes the core module compiled early (core-module.mjs).
 import { build } from "esbuild";
-import { readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -44,6 +49,19 @@ const PERMIT_CACHE = [
   [
     "        return streamIoErrorCall(OUTPUT_STREAM_WRITE | this.#streamType, this.#id, buf);\n",
     "        const left = streamIoErrorCall(OUTPUT_STREAM_WRITE | this.#streamType, this.#id, buf);\n        this.#permit = typeof left === \"bigint\" ? left : 0n;\n        return;\n",
+  ],
+];
+
+// stdout and stderr are written on this thread (synchronously); the worker's answers to their
+// `check-write` (its own idle stream's free space) and `blocking-flush` (nothing) need no trip.
+const STDIO_LOCAL = [
+  [
+    "    checkWrite() {\n",
+    "    checkWrite() {\n        if (this.#streamType <= STDERR) {\n            return 16384n;\n        }\n",
+  ],
+  [
+    "    blockingFlush() {\n",
+    "    blockingFlush() {\n        if (this.#streamType <= STDERR) {\n            return;\n        }\n",
   ],
 ];
 
@@ -90,15 +108,28 @@ const TRANSFER_PAYLOADS = [
   ],
 ];
 
+// jco's loader compiles the core module when the jco module is evaluated; core-module.mjs starts
+// it earlier (the wrapper calls compileCore first), and the loader takes that promise.
+const EARLY_CORE = [
+  [
+    "const module0 = fetchCompile(new URL('./image-promote.core.wasm', import.meta.url));",
+    "const module0 = compileCore();",
+  ],
+];
+
 const patchShim = {
   name: "patch-preview2-shim",
   setup(b) {
+    b.onLoad({ filter: /action-js[\\/]build[\\/]image-promote\.js$/ }, (args) => ({
+      contents: `import { compileCore } from "../core-module.mjs";\n${patch(args.path, readFileSync(args.path, "utf8"), EARLY_CORE)}`,
+      loader: "js",
+    }));
     b.onLoad({ filter: /preview2-shim[\\/]dist[\\/]synckit[\\/]index\.js$/ }, (args) => ({
       contents: patch(args.path, readFileSync(args.path, "utf8"), TRANSFER_PAYLOADS),
       loader: "js",
     }));
     b.onLoad({ filter: /preview2-shim[\\/]dist[\\/]io[\\/]worker-io\.js$/ }, (args) => ({
-      contents: patch(args.path, readFileSync(args.path, "utf8"), [...PERMIT_CACHE, ...READ_AHEAD]),
+      contents: patch(args.path, readFileSync(args.path, "utf8"), [...PERMIT_CACHE, ...READ_AHEAD, ...STDIO_LOCAL]),
       loader: "js",
     }));
     b.onLoad({ filter: /preview2-shim[\\/]dist[\\/]nodejs[\\/]filesystem\.js$/ }, (args) => {
@@ -138,3 +169,4 @@ writeFileSync(
     ],
   ]),
 );
+copyFileSync(`${here}http-worker.mjs`, `${out}/http-worker.mjs`);

@@ -20,6 +20,7 @@ import process from "node:process";
 import { _setArgs, _setEnv, _setCwd } from "@bytecodealliance/preview2-shim/cli";
 import { _setPreopens } from "@bytecodealliance/preview2-shim/filesystem";
 import { resolveCredentialHelpers } from "./credentials.mjs";
+import { compileCore } from "./core-module.mjs";
 
 const INTERNAL = 1;
 // Set by the wrapper for the component: the `ca-cert` input is in Node's trust store already.
@@ -88,6 +89,9 @@ if (caPem && !process.env[HOST_TRUSTS_CA]) {
   rmSync(journalDir, { recursive: true, force: true });
   process.exit(child.status ?? INTERNAL);
 }
+
+// From here on the component runs in this process: its core module starts compiling now.
+compileCore().catch(() => {});
 
 let finished = false;
 function finish(fallback) {

@@ -6,6 +6,7 @@
 #   small  app/small:1.0 (one layer)
 #   many   app/many:1.0 (200 layers)
 #   no-op  the `many` and `small` promotions again (manifest checks only): `node` start to exit
+#   and, for scale, a bare `node -e 0` of each Node
 # ROUNDS=N rounds (default 3), runners alternated; prints medians, min–max and the ratio to native.
 # Needs the harness registries with the fixtures (the tests push them: `cargo test --test big`
 # pushes app/big), `node` (20+) on PATH, and optionally Node 24 (NODE24, default: the pinned one
@@ -56,6 +57,15 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
+# The floor: a bare `node -e 0` of each Node, start to exit (what no action can go under).
+for r in "${runners[@]}"; do
+  label=${r%%:*}; [ "$label" = native ] && continue
+  read -r -a cmd <<< "${r#*:}"
+  for _ in $(seq $(( ROUNDS * 2 + 1 ))); do
+    s=$(date +%s%N); "${cmd[0]}" -e 0; e=$(date +%s%N)
+    echo "$(( (e - s) / 1000000 ))"
+  done | median | xargs printf '%s: bare `node -e 0` %s ms (median)\n' "$label"
+done
 printf '%-8s %-13s %10s %15s %10s %s\n' runner case "median ms" "min-max ms" "peak KiB" "x native"
 for r in "${runners[@]}"; do
   label=${r%%:*}

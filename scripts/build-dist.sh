@@ -2,8 +2,9 @@
 # build-dist.sh — rebuilds dist/ (the Node action) from source, reproducibly:
 #   cargo build --profile wasm --target wasm32-wasip2  → image-promote.wasm (a WASI 0.2 component)
 #   jco transpile (pinned in action-js/package-lock.json) → action-js/build/ (ESM + the core wasm
-#     module; the component's host import, wit/host.wit, mapped to action-js/host-digest.mjs)
-#   esbuild (pinned) wrapper.mjs + build/ + preview2-shim → dist/index.mjs + dist/worker-thread.bundle.js,
+#     module; the component's host imports, wit/host.wit, mapped to action-js/host-*.mjs)
+#   esbuild (pinned) wrapper.mjs + build/ + preview2-shim → dist/index.mjs + dist/worker-thread.bundle.js
+#     (+ dist/http-worker.mjs, the worker of the host's one-call HTTP, copied as it is),
 #     and the core module as dist/image-promote.core.wasm (read by index.mjs beside itself: not
 #     inlined as base64, which cost Node a 4.7 MB parse and a decode on every start)
 # The npm tools come from `npm ci` (exact versions of the lock file); the Rust target from rustup.
@@ -26,9 +27,12 @@ echo "build-dist: component $(stat -c %s "$wasm") bytes after $(( $(date +%s) - 
 cd action-js
 [ -d node_modules/@bytecodealliance/jco ] || npm ci --no-audit --no-fund
 rm -rf build
-# The component's own import (wit/host.wit: digests by Node's crypto) is action-js/host-digest.mjs.
+# The component's own imports (wit/host.wit): digests by Node's crypto, action-js/host-digest.mjs;
+# one-call HTTP exchanges, action-js/host-http.mjs (its worker, http-worker.mjs, goes into dist/);
+# ECDSA P-256 verify and sign by Node's crypto, action-js/host-ecdsa.mjs.
 npx --no-install jco transpile "$wasm" -o build --name image-promote --no-typescript --quiet \
-  --map 'image-promote:host/digest=../host-digest.mjs'
+  --map 'image-promote:host/digest=../host-digest.mjs' --map 'image-promote:host/http=../host-http.mjs' \
+  --map 'image-promote:host/ecdsa=../host-ecdsa.mjs'
 
 out="$ROOT/dist"
 if [ "$check" = 1 ]; then out="$(mktemp -d)"; fi
@@ -36,7 +40,7 @@ mkdir -p "$out"
 node bundle.mjs "$out"
 cp build/image-promote.core.wasm "$out/image-promote.core.wasm"
 cd "$ROOT"
-DIST_FILES=(index.mjs worker-thread.bundle.js image-promote.core.wasm)
+DIST_FILES=(index.mjs worker-thread.bundle.js http-worker.mjs image-promote.core.wasm)
 echo "build-dist: dist/index.mjs $(stat -c %s "$out/index.mjs") bytes, worker $(stat -c %s "$out/worker-thread.bundle.js") bytes, core wasm $(stat -c %s "$out/image-promote.core.wasm") bytes, $(( $(date +%s) - start )) s in all" >&2
 if [ "$check" = 1 ]; then
   stale=0

@@ -134,6 +134,22 @@ pub(super) async fn validate_conditions(
             "dry run: no upload session is opened, so push permission is not checked".to_owned(),
             t,
         );
+    } else if tag_plan
+        .entries
+        .iter()
+        .all(|e| e.action == crate::tags::TagAction::Keep)
+    {
+        // A no-op re-run: no tag is written, so the permission to push is not needed (a POST and
+        // a DELETE saved; a copy that still had to write would fail on its own with the cause).
+        condition(
+            rec,
+            "destination-push",
+            ConditionStatus::NotChecked,
+            format!(
+                "every destination tag already points at {digest}: no tag is written, so no upload session is opened to check push permission"
+            ),
+            t,
+        );
     } else {
         let started = check!(
             "destination-push",

@@ -198,7 +198,7 @@ pub fn statement(subject: &Digest, predicate_type: &str, predicate: &Value) -> V
 /// key's hint (keyed: no certificate, no transparency log entry). Returns the bundle's bytes.
 ///
 /// # Errors
-/// [`Problem::Crypto`] when signing fails or this build cannot sign.
+/// [`Problem::Crypto`] when signing fails.
 pub fn sign(
     key: &PrivateKey,
     subject: &Digest,

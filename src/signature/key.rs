@@ -75,6 +75,9 @@ impl KeyError {
             Self::EncryptedCosign(_) => {
                 "sign with a PKCS#8 PEM key (`openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`)"
             }
+            Self::Rejected => {
+                "give an ECDSA P-256 private key with its public key inside (`openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`)"
+            }
             Self::Unsupported(_) | Self::BadPoint => {
                 "use an ECDSA P-256 key (`cosign generate-key-pair`, or `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`)"
             }
@@ -324,7 +327,8 @@ impl PrivateKey {
             pkcs8: pkcs8.to_vec(),
             public: PublicKey::from_point(&public)?,
         };
-        super::crypto::check_private_key(&key.pkcs8).map_err(|()| KeyError::Rejected)?;
+        super::crypto::check_private_key(&key.pkcs8, &key.public)
+            .map_err(|()| KeyError::Rejected)?;
         Ok(key)
     }
 

@@ -95,7 +95,7 @@ pub fn payload(docker_reference: &str, subject: &Digest) -> Vec<u8> {
 /// Signs `subject` (pushed as `docker_reference`, which verifiers ignore) the legacy way.
 ///
 /// # Errors
-/// [`Problem::Crypto`] when signing fails or this build cannot sign.
+/// [`Problem::Crypto`] when signing fails.
 pub fn sign(
     key: &PrivateKey,
     docker_reference: &str,

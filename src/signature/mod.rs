@@ -161,16 +161,13 @@ pub enum Problem {
     /// A signature manifest that could not be read.
     #[error("its manifest cannot be read: {0}")]
     Unreadable(String),
-    /// Verification or signing is not possible in this build, or failed.
+    /// Verification or signing failed.
     #[error("{}", crypto_message(*.0))]
     Crypto(CryptoError),
 }
 
 fn crypto_message(e: CryptoError) -> &'static str {
     match e {
-        CryptoError::Unavailable => {
-            "this build cannot verify ECDSA signatures (the Node action's component): use the container action or the CLI"
-        }
         CryptoError::SignFailed => "signing failed",
         CryptoError::BadSignature => "the signature does not verify",
     }
@@ -179,18 +176,14 @@ fn crypto_message(e: CryptoError) -> &'static str {
 /// The index of the first of `keys` that verifies `signature` over `message`.
 ///
 /// # Errors
-/// [`Problem::BadSignature`] naming how many keys were tried, or [`Problem::Crypto`] when this
-/// build cannot verify.
+/// [`Problem::BadSignature`] naming how many keys were tried.
 pub(crate) fn verify_with_any(
     keys: &[PublicKey],
     message: &[u8],
     signature: &[u8],
 ) -> Result<usize, Problem> {
-    if !available() {
-        return Err(Problem::Crypto(CryptoError::Unavailable));
-    }
     keys.iter()
-        .position(|k| crypto::verify(k.point(), message, signature).is_ok())
+        .position(|k| crypto::verify(k, message, signature).is_ok())
         .ok_or_else(|| {
             Problem::BadSignature(match keys {
                 [one] => format!("the given key {}", one.short_fingerprint()),

@@ -12,6 +12,8 @@ mod support;
 mod faults;
 mod github;
 mod node;
+mod node_http;
+mod node_signature;
 mod notify;
 mod release;
 mod rollback;

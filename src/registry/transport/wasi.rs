@@ -4,6 +4,8 @@
 //! trusts the certificates already (the Node action's wrapper restarts Node with
 //! `NODE_EXTRA_CA_CERTS`, [`HOST_TRUSTS_CA_ENV`]); unverified TLS is not possible (an
 //! `insecure-registries` host falls back to plain HTTP).
+//! Under the Node action a request with a small body goes by the host's one-call exchange instead
+//! ([`super::host_http`], which decides per request); blob streams stay on wasi:http.
 
 use futures_util::StreamExt as _;
 use wstd::http::BodyExt as _;
@@ -11,6 +13,7 @@ use wstd::http::error::ErrorCode;
 
 use super::{
     Body, BodyStream, BoxFuture, FinalUrl, Response, Transport, TransportError, TransportOptions,
+    host_http::{self, InFlight, Route, Setting},
     redact_url,
 };
 use crate::error::{Error, Result};
@@ -23,6 +26,7 @@ pub const HOST_TRUSTS_CA_ENV: &str = "IMAGE_PROMOTE_HOST_TRUSTS_CA";
 /// wasi:http, through wstd.
 pub struct WasiTransport {
     options: TransportOptions,
+    host: Setting,
 }
 
 impl WasiTransport {
@@ -40,6 +44,7 @@ impl WasiTransport {
         }
         Ok(Self {
             options: options.clone(),
+            host: Setting::parse(std::env::var(host_http::HOST_HTTP_ENV).ok().as_deref()),
         })
     }
 
@@ -47,6 +52,20 @@ impl WasiTransport {
         let url = request.uri().to_string();
         let shown = redact_url(&url);
         let (parts, body) = request.into_parts();
+        if let Route::Host { limit, resend } =
+            host_http::route(&parts.method, &body, InFlight::count(), self.host)
+        {
+            match host_http::send(&parts, &body, limit, &self.options, &shown) {
+                Some(answer) => return answer,
+                None if resend => {}
+                None => {
+                    return Err(TransportError::Connect(format!(
+                        "{shown}: the response body is over {limit} bytes"
+                    )));
+                }
+            }
+        }
+        let in_flight = InFlight::open();
         let body = match body {
             Body::Empty => wstd::http::Body::empty(),
             Body::Bytes(b) => wstd::http::Body::from(b),
@@ -63,9 +82,10 @@ impl WasiTransport {
         let (head, body) = inner.into_parts();
         let stream_url = shown.clone();
         let stream: BodyStream = Box::pin(AssertSend::new(
-            body.into_boxed_body()
-                .into_data_stream()
-                .map(move |chunk| chunk.map_err(|e| Error::from(classify(&e, &stream_url)))),
+            body.into_boxed_body().into_data_stream().map(move |chunk| {
+                let _open = &in_flight;
+                chunk.map_err(|e| Error::from(classify(&e, &stream_url)))
+            }),
         ));
         let mut response = http::Response::from_parts(head, stream);
         response.extensions_mut().insert(FinalUrl(url));
@@ -109,7 +129,7 @@ fn classify(e: &wstd::http::Error, url: &str) -> TransportError {
 }
 
 /// The host's messages may carry URLs: their queries (upload state) are dropped.
-fn redact_words(text: &str) -> String {
+pub(super) fn redact_words(text: &str) -> String {
     text.split(' ')
         .map(|w| {
             if w.starts_with("http://") || w.starts_with("https://") {
