@@ -371,13 +371,8 @@ async fn validate_conditions(
             "dry run: no upload session is opened, so push permission is not checked".to_owned(),
             t,
         );
-    } else if tag_plan
-        .entries
-        .iter()
-        .all(|e| e.action == crate::tags::TagAction::Keep)
-    {
-        // A no-op re-run: no tag is written, so the permission to push is not needed (a POST and
-        // a DELETE saved; a copy that still had to write would fail on its own with the cause).
+    } else if tag_plan.entries.iter().all(|e| !e.writes()) {
+        // Every tag kept (a no-op re-run): no session opened (a POST and a DELETE saved).
         condition(
             rec,
             "destination-push",
