@@ -21,6 +21,8 @@
 // - stdout and stderr, which the main thread writes itself, ask the worker nothing: their
 //   `check-write` grants 16 KiB (what the worker answered: its idle stream's high-water mark) and
 //   `blocking-flush` returns (the worker did nothing either); two round trips per log line;
+// - `node:http` is taken by `require`, not imported as an ES module, on both threads (an import
+//   runs the lazy getters that load undici on Node 22+: about 60 ms of Node 24's start here);
 // And one to jco's output: its loader takes the core module compiled early (core-module.mjs).
 import { build } from "esbuild";
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
@@ -117,6 +119,14 @@ const EARLY_CORE = [
   ],
 ];
 
+// `node:http` imported as an ES module: Node builds its module namespace from every export, and
+// on Node 22+ that runs the lazy getters (WebSocket and its kin) that load undici: about 60 ms of
+// Node 24's start here. Taken by `require` instead (the same module object, no getter run).
+const NODE_HTTP_BY_REQUIRE = [
+  'import * as http from "node:http";\n',
+  'import { createRequire } from "node:module";\nconst http = createRequire(import.meta.url)("node:http");\n',
+];
+
 const patchShim = {
   name: "patch-preview2-shim",
   setup(b) {
@@ -130,6 +140,10 @@ const patchShim = {
     }));
     b.onLoad({ filter: /preview2-shim[\\/]dist[\\/]io[\\/]worker-io\.js$/ }, (args) => ({
       contents: patch(args.path, readFileSync(args.path, "utf8"), [...PERMIT_CACHE, ...READ_AHEAD, ...STDIO_LOCAL]),
+      loader: "js",
+    }));
+    b.onLoad({ filter: /preview2-shim[\\/]dist[\\/]nodejs[\\/]http\.js$/ }, (args) => ({
+      contents: patch(args.path, readFileSync(args.path, "utf8"), [NODE_HTTP_BY_REQUIRE]),
       loader: "js",
     }));
     b.onLoad({ filter: /preview2-shim[\\/]dist[\\/]nodejs[\\/]filesystem\.js$/ }, (args) => {
@@ -158,6 +172,7 @@ const workerPath = `${shimDir}/io/worker-thread.bundle.js`;
 writeFileSync(
   `${out}/worker-thread.bundle.js`,
   patch(workerPath, readFileSync(workerPath, "utf8"), [
+    ['import { Agent, createServer, request } from "node:http";\n', 'const { Agent, createServer, request } = createRequire(import.meta.url)("node:http");\n'],
     ["const stream = new PassThrough();", "const stream = new PassThrough({ highWaterMark: 1 << 20 });"],
     [
       "\t\tconst bodyStreamId = createReadableStream(res);\n",

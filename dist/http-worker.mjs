@@ -9,8 +9,12 @@
 // connecting and waiting, the read timeout once the response has begun; a timeout is `timeout`,
 // everything else (refused, reset, DNS, TLS) `connect`. A response body over `bodyLimit` (by its
 // content-length, or as it arrives) is not read: `too-big`. HEAD, 204 and 304 have no body.
-import * as http from "node:http";
-import * as https from "node:https";
+import { createRequire } from "node:module";
+
+// By `require`: an ES module import of node:http loads undici on Node 22+ (see bundle.mjs).
+const require = createRequire(import.meta.url);
+const http = require("node:http");
+const https = require("node:https");
 
 const agents = {
   "http:": [http, new http.Agent({ keepAlive: true })],

@@ -3,7 +3,7 @@ import fs, { createReadStream, createWriteStream, read } from "node:fs";
 import process, { hrtime, nextTick, stderr, stdout } from "node:process";
 import { PassThrough, Readable } from "node:stream";
 import { parentPort, workerData } from "node:worker_threads";
-import { Agent, createServer, request } from "node:http";
+const { Agent, createServer, request } = createRequire(import.meta.url)("node:http");
 import { Agent as Agent$1, request as request$1 } from "node:https";
 import { promisify } from "node:util";
 import { Server, Socket, isIP } from "node:net";
