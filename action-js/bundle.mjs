@@ -21,6 +21,11 @@
 // - stdout and stderr, which the main thread writes itself, ask the worker nothing: their
 //   `check-write` grants 16 KiB (what the worker answered: its idle stream's high-water mark) and
 //   `blocking-flush` returns (the worker did nothing either); two round trips per log line;
+// - `node:http` is taken by `require`, not imported as an ES module, on both threads (an import
+//   runs the lazy getters that load undici on Node 22+: about 60 ms of Node 24's start here);
+// - every builtin of both bundles is taken by `require`, hoisted (requireBuiltins below): an ES
+//   module import of a builtin runs all of its getters (process: allowedNodeEnvironmentFlags,
+//   stdin; http: undici);
 // And one to jco's output: its loader takes the core module compiled early (core-module.mjs).
 import { build } from "esbuild";
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
@@ -117,6 +122,42 @@ const EARLY_CORE = [
   ],
 ];
 
+// `node:http` imported as an ES module: Node builds its module namespace from every export, and
+// on Node 22+ that runs the lazy getters (WebSocket and its kin) that load undici: about 60 ms of
+// Node 24's start here. Taken by `require` instead (the same module object, no getter run).
+const NODE_HTTP_BY_REQUIRE = [
+  'import * as http from "node:http";\n',
+  'import { createRequire } from "node:module";\nconst http = createRequire(import.meta.url)("node:http");\n',
+];
+
+// Node builds an ES module namespace for a builtin from every export, running its getters: for
+// node:process that builds allowedNodeEnvironmentFlags and opens stdin, for node:http (Node 22+)
+// it loads undici, and so on. The bundles take their builtins by `require` instead, hoisted to
+// the top as `var`s (the same objects; only what the code names is read). Every
+// `import … from "node:…"` of a bundle is rewritten; one that does not parse is refused.
+const BUILTIN_IMPORT = /import\s*([\w$]+)?\s*,?\s*(?:\{([^}]*)\}|\*\s*as\s+([\w$]+))?\s*from\s*"(node:[\w/]+)";[ \t]*\n?/g;
+function requireBuiltins(path, text) {
+  const head = ['import { createRequire as __builtinRequire } from "node:module";', "var __builtin = __builtinRequire(import.meta.url);"];
+  let n = 0;
+  const out = text.replace(BUILTIN_IMPORT, (_, whole, names, star, spec) => {
+    const id = `__b${n++}`;
+    head.push(`var ${id} = __builtin(${JSON.stringify(spec)});`);
+    if (whole) head.push(`var ${whole} = ${id};`);
+    if (star) head.push(`var ${star} = ${id};`);
+    if (names !== undefined) {
+      const props = names.split(",").map((x) => x.trim()).filter(Boolean).map((x) => {
+        const m = /^([\w$]+)(?:\s+as\s+([\w$]+))?$/.exec(x);
+        if (!m) throw new Error(`${path}: cannot rewrite the import of ${x} from ${spec}`);
+        return m[2] ? `${m[1]}: ${m[2]}` : m[1];
+      });
+      if (props.length) head.push(`var { ${props.join(", ")} } = ${id};`);
+    }
+    return "";
+  });
+  if (/from\s*"node:/.test(out)) throw new Error(`${path}: an import of a builtin was not rewritten`);
+  return `${head.join("\n")}\n${out}`;
+}
+
 const patchShim = {
   name: "patch-preview2-shim",
   setup(b) {
@@ -130,6 +171,10 @@ const patchShim = {
     }));
     b.onLoad({ filter: /preview2-shim[\\/]dist[\\/]io[\\/]worker-io\.js$/ }, (args) => ({
       contents: patch(args.path, readFileSync(args.path, "utf8"), [...PERMIT_CACHE, ...READ_AHEAD, ...STDIO_LOCAL]),
+      loader: "js",
+    }));
+    b.onLoad({ filter: /preview2-shim[\\/]dist[\\/]nodejs[\\/]http\.js$/ }, (args) => ({
+      contents: patch(args.path, readFileSync(args.path, "utf8"), [NODE_HTTP_BY_REQUIRE]),
       loader: "js",
     }));
     b.onLoad({ filter: /preview2-shim[\\/]dist[\\/]nodejs[\\/]filesystem\.js$/ }, (args) => {
@@ -155,9 +200,11 @@ await build({
   logLevel: "warning",
 });
 const workerPath = `${shimDir}/io/worker-thread.bundle.js`;
+writeFileSync(`${out}/index.mjs`, requireBuiltins("index.mjs", readFileSync(`${out}/index.mjs`, "utf8")));
 writeFileSync(
   `${out}/worker-thread.bundle.js`,
-  patch(workerPath, readFileSync(workerPath, "utf8"), [
+  requireBuiltins(workerPath, patch(workerPath, readFileSync(workerPath, "utf8"), [
+    ['import { Agent, createServer, request } from "node:http";\n', 'const { Agent, createServer, request } = createRequire(import.meta.url)("node:http");\n'],
     ["const stream = new PassThrough();", "const stream = new PassThrough({ highWaterMark: 1 << 20 });"],
     [
       "\t\tconst bodyStreamId = createReadableStream(res);\n",
@@ -167,6 +214,6 @@ writeFileSync(
       "\t\t\t};\n\t\t\treturn handle(OUTPUT_STREAM_WRITE, id, payload);\n",
       "\t\t\t};\n\t\t\thandle(OUTPUT_STREAM_WRITE, id, payload);\n\t\t\treturn BigInt(stream.writableHighWaterMark - stream.writableLength);\n",
     ],
-  ]),
+  ])),
 );
 copyFileSync(`${here}http-worker.mjs`, `${out}/http-worker.mjs`);

@@ -1,15 +1,20 @@
 // The worker side of host-http.mjs, an extension module of the preview2 shim's worker thread (its
 // `io-worker` API: the default export is called once with the worker's helpers and returns the
-// function each `callExtension(module, operation, args)` runs): `send` does one HTTP exchange
-// with Node's http/https and resolves to the response record, or rejects with the error variant.
+// function each `callExtension(module, operation, args)` runs): `send-all` does HTTP exchanges
+// concurrently with Node's http/https and resolves, in order, to `{ response }` (the record) or
+// `{ error }` (the variant) for each.
 // Copied into dist/ beside index.mjs by bundle.mjs (it imports only Node's own modules).
 // Behaves as the preview2 shim's wasi:http does:
 // keep-alive agents, no redirects followed, the request's `timeout` (socket silence) while
 // connecting and waiting, the read timeout once the response has begun; a timeout is `timeout`,
 // everything else (refused, reset, DNS, TLS) `connect`. A response body over `bodyLimit` (by its
 // content-length, or as it arrives) is not read: `too-big`. HEAD, 204 and 304 have no body.
-import * as http from "node:http";
-import * as https from "node:https";
+import { createRequire } from "node:module";
+
+// By `require`: an ES module import of node:http loads undici on Node 22+ (see bundle.mjs).
+const require = createRequire(import.meta.url);
+const http = require("node:http");
+const https = require("node:https");
 
 const agents = {
   "http:": [http, new http.Agent({ keepAlive: true })],
@@ -116,7 +121,7 @@ function exchange(request) {
 
 export default function create() {
   return (operation, args) => {
-    if (operation !== "send") throw { tag: "connect", val: `unknown operation ${operation}` };
-    return exchange(args[0]);
+    if (operation !== "send-all") throw new Error(`unknown operation ${operation}`);
+    return Promise.all(args[0].map((request) => exchange(request).then((response) => ({ response }), (error) => ({ error }))));
   };
 }

@@ -12,6 +12,7 @@
 # pushes app/big), `node` (20+) on PATH, and optionally Node 24 (NODE24, default: the pinned one
 # `npm ci` installs in action-js/). The native binary is `cargo build --release`'s.
 #   bash bench/node.sh                  # STAGING=127.0.0.1:5100 PROD=127.0.0.1:5101 by default
+#   BASE=/tmp/old-dist bash bench/node.sh   # also runs another build's dist/ (runners *-base)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STAGING="${STAGING:-127.0.0.1:5100}"
@@ -24,8 +25,14 @@ for image in big many small; do
     || { echo "bench/node.sh: app/$image is not on $STAGING (push the fixtures first)" >&2; exit 1; }
 done
 (cd "$ROOT" && cargo build --release --quiet --bin image-promote)
-runners=("native:$ROOT/target/release/image-promote promote" "node$(node --version | cut -d. -f1 | tr -d v):node $ROOT/dist/index.mjs")
+n20="node$(node --version | cut -d. -f1 | tr -d v)"
+runners=("native:$ROOT/target/release/image-promote promote" "$n20:node $ROOT/dist/index.mjs")
 [ -x "$NODE24" ] && runners+=("node24:$NODE24 $ROOT/dist/index.mjs")
+# BASE=DIR: another build's dist/ (e.g. `git show REV:dist/...` into DIR) alternated with this one.
+if [ -n "${BASE:-}" ]; then
+  runners+=("$n20-base:node $BASE/index.mjs")
+  [ -x "$NODE24" ] && runners+=("node24-base:$NODE24 $BASE/index.mjs")
+fi
 echo "bundle: dist/index.mjs $(stat -c %s "$ROOT/dist/index.mjs") bytes, core wasm $(stat -c %s "$ROOT/dist/image-promote.core.wasm") bytes, worker $(stat -c %s "$ROOT/dist/worker-thread.bundle.js") bytes"
 step() { # step SRC DST CMD... → prints "<ms> <peak KiB> <status>"
   local src=$1 dst=$2; shift 2
@@ -59,7 +66,7 @@ done
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 # The floor: a bare `node -e 0` of each Node, start to exit (what no action can go under).
 for r in "${runners[@]}"; do
-  label=${r%%:*}; [ "$label" = native ] && continue
+  label=${r%%:*}; [ "$label" = native ] || [[ "$label" == *-base ]] && continue
   read -r -a cmd <<< "${r#*:}"
   for _ in $(seq $(( ROUNDS * 2 + 1 ))); do
     s=$(date +%s%N); "${cmd[0]}" -e 0; e=$(date +%s%N)

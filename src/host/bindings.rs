@@ -166,9 +166,12 @@ pub mod image_promote {
                 }
             }
         }
-        /// One HTTP exchange, request and response bodies whole in memory, in one synchronous call. The
-        /// host follows no redirects (the component does), keeps connections alive, and refuses a response
-        /// body over `body-limit` (`too-big`, nothing returned: the component sends again by wasi:http).
+        /// HTTP exchanges, request and response bodies whole in memory. `start` only queues (no I/O);
+        /// `finish` sends everything queued at once (concurrently) in one synchronous call and gives the
+        /// answer of its own exchange (the others' answers are kept for their `finish`); `cancel` forgets
+        /// an exchange that will not be finished (unsent: never sent). The host follows no redirects (the
+        /// component does), keeps connections alive, and refuses a response body over `body-limit`
+        /// (`too-big`, nothing returned: the component sends again by wasi:http).
         #[allow(dead_code, async_fn_in_trait, unused_imports, clippy::all)]
         pub mod http {
             #[used]
@@ -259,19 +262,8 @@ pub mod image_promote {
             impl std::error::Error for Error {}
             #[allow(unused_unsafe, clippy::all)]
             #[allow(async_fn_in_trait)]
-            pub fn send(request: &Request) -> Result<Response, Error> {
+            pub fn start(request: &Request) -> u32 {
                 unsafe {
-                    #[cfg_attr(target_pointer_width = "64", repr(align(8)))]
-                    #[cfg_attr(target_pointer_width = "32", repr(align(4)))]
-                    struct RetArea(
-                        [::core::mem::MaybeUninit<
-                            u8,
-                        >; 6 * ::core::mem::size_of::<*const u8>()],
-                    );
-                    let mut ret_area = RetArea(
-                        [::core::mem::MaybeUninit::uninit(); 6
-                            * ::core::mem::size_of::<*const u8>()],
-                    );
                     let Request {
                         method: method0,
                         url: url0,
@@ -321,12 +313,11 @@ pub mod image_promote {
                     let vec7 = body0;
                     let ptr7 = vec7.as_ptr().cast::<u8>();
                     let len7 = vec7.len();
-                    let ptr8 = ret_area.0.as_mut_ptr().cast::<u8>();
                     #[cfg(target_arch = "wasm32")]
                     #[link(wasm_import_module = "image-promote:host/http@0.1.0")]
                     unsafe extern "C" {
-                        #[link_name = "send"]
-                        fn wit_import9(
+                        #[link_name = "start"]
+                        fn wit_import8(
                             _: *mut u8,
                             _: usize,
                             _: *mut u8,
@@ -338,11 +329,10 @@ pub mod image_promote {
                             _: i32,
                             _: i32,
                             _: i32,
-                            _: *mut u8,
-                        );
+                        ) -> i32;
                     }
                     #[cfg(not(target_arch = "wasm32"))]
-                    unsafe extern "C" fn wit_import9(
+                    unsafe extern "C" fn wit_import8(
                         _: *mut u8,
                         _: usize,
                         _: *mut u8,
@@ -354,11 +344,10 @@ pub mod image_promote {
                         _: i32,
                         _: i32,
                         _: i32,
-                        _: *mut u8,
-                    ) {
+                    ) -> i32 {
                         unreachable!()
                     }
-                    wit_import9(
+                    let ret = wit_import8(
                         ptr1.cast_mut(),
                         len1,
                         ptr2.cast_mut(),
@@ -370,124 +359,170 @@ pub mod image_promote {
                         _rt::as_i32(connect_timeout_ms0),
                         _rt::as_i32(read_timeout_ms0),
                         _rt::as_i32(body_limit0),
-                        ptr8,
                     );
-                    let l10 = i32::from(*ptr8.add(0).cast::<u8>());
-                    let result32 = match l10 {
+                    ret as u32
+                }
+            }
+            #[allow(unused_unsafe, clippy::all)]
+            #[allow(async_fn_in_trait)]
+            pub fn finish(exchange: u32) -> Result<Response, Error> {
+                unsafe {
+                    #[cfg_attr(target_pointer_width = "64", repr(align(8)))]
+                    #[cfg_attr(target_pointer_width = "32", repr(align(4)))]
+                    struct RetArea(
+                        [::core::mem::MaybeUninit<
+                            u8,
+                        >; 6 * ::core::mem::size_of::<*const u8>()],
+                    );
+                    let mut ret_area = RetArea(
+                        [::core::mem::MaybeUninit::uninit(); 6
+                            * ::core::mem::size_of::<*const u8>()],
+                    );
+                    let ptr0 = ret_area.0.as_mut_ptr().cast::<u8>();
+                    #[cfg(target_arch = "wasm32")]
+                    #[link(wasm_import_module = "image-promote:host/http@0.1.0")]
+                    unsafe extern "C" {
+                        #[link_name = "finish"]
+                        fn wit_import1(_: i32, _: *mut u8);
+                    }
+                    #[cfg(not(target_arch = "wasm32"))]
+                    unsafe extern "C" fn wit_import1(_: i32, _: *mut u8) {
+                        unreachable!()
+                    }
+                    wit_import1(_rt::as_i32(&exchange), ptr0);
+                    let l2 = i32::from(*ptr0.add(0).cast::<u8>());
+                    let result24 = match l2 {
                         0 => {
                             let e = {
-                                let l11 = i32::from(
-                                    *ptr8.add(::core::mem::size_of::<*const u8>()).cast::<u16>(),
+                                let l3 = i32::from(
+                                    *ptr0.add(::core::mem::size_of::<*const u8>()).cast::<u16>(),
                                 );
-                                let l12 = *ptr8
+                                let l4 = *ptr0
                                     .add(2 * ::core::mem::size_of::<*const u8>())
                                     .cast::<*mut u8>();
-                                let l13 = *ptr8
+                                let l5 = *ptr0
                                     .add(3 * ::core::mem::size_of::<*const u8>())
                                     .cast::<usize>();
-                                let base20 = l12;
-                                let len20 = l13;
-                                let mut result20 = _rt::Vec::with_capacity(len20);
-                                for i in 0..len20 {
-                                    let base = base20
+                                let base12 = l4;
+                                let len12 = l5;
+                                let mut result12 = _rt::Vec::with_capacity(len12);
+                                for i in 0..len12 {
+                                    let base = base12
                                         .add(i * (4 * ::core::mem::size_of::<*const u8>()));
-                                    let e20 = {
-                                        let l14 = *base.add(0).cast::<*mut u8>();
-                                        let l15 = *base
+                                    let e12 = {
+                                        let l6 = *base.add(0).cast::<*mut u8>();
+                                        let l7 = *base
                                             .add(::core::mem::size_of::<*const u8>())
                                             .cast::<usize>();
-                                        let len16 = l15;
-                                        let bytes16 = _rt::Vec::from_raw_parts(
-                                            l14.cast(),
-                                            len16,
-                                            len16,
+                                        let len8 = l7;
+                                        let bytes8 = _rt::Vec::from_raw_parts(
+                                            l6.cast(),
+                                            len8,
+                                            len8,
                                         );
-                                        let l17 = *base
+                                        let l9 = *base
                                             .add(2 * ::core::mem::size_of::<*const u8>())
                                             .cast::<*mut u8>();
-                                        let l18 = *base
+                                        let l10 = *base
                                             .add(3 * ::core::mem::size_of::<*const u8>())
                                             .cast::<usize>();
-                                        let len19 = l18;
+                                        let len11 = l10;
                                         (
-                                            _rt::string_lift(bytes16),
-                                            _rt::Vec::from_raw_parts(l17.cast(), len19, len19),
+                                            _rt::string_lift(bytes8),
+                                            _rt::Vec::from_raw_parts(l9.cast(), len11, len11),
                                         )
                                     };
-                                    result20.push(e20);
+                                    result12.push(e12);
                                 }
                                 _rt::cabi_dealloc(
-                                    base20,
-                                    len20 * (4 * ::core::mem::size_of::<*const u8>()),
+                                    base12,
+                                    len12 * (4 * ::core::mem::size_of::<*const u8>()),
                                     ::core::mem::size_of::<*const u8>(),
                                 );
-                                let l21 = *ptr8
+                                let l13 = *ptr0
                                     .add(4 * ::core::mem::size_of::<*const u8>())
                                     .cast::<*mut u8>();
-                                let l22 = *ptr8
+                                let l14 = *ptr0
                                     .add(5 * ::core::mem::size_of::<*const u8>())
                                     .cast::<usize>();
-                                let len23 = l22;
+                                let len15 = l14;
                                 Response {
-                                    status: l11 as u16,
-                                    headers: result20,
-                                    body: _rt::Vec::from_raw_parts(l21.cast(), len23, len23),
+                                    status: l3 as u16,
+                                    headers: result12,
+                                    body: _rt::Vec::from_raw_parts(l13.cast(), len15, len15),
                                 }
                             };
                             Ok(e)
                         }
                         1 => {
                             let e = {
-                                let l24 = i32::from(
-                                    *ptr8.add(::core::mem::size_of::<*const u8>()).cast::<u8>(),
+                                let l16 = i32::from(
+                                    *ptr0.add(::core::mem::size_of::<*const u8>()).cast::<u8>(),
                                 );
-                                let v31 = match l24 {
+                                let v23 = match l16 {
                                     0 => Error::TooBig,
                                     1 => {
-                                        let e31 = {
-                                            let l25 = *ptr8
+                                        let e23 = {
+                                            let l17 = *ptr0
                                                 .add(2 * ::core::mem::size_of::<*const u8>())
                                                 .cast::<*mut u8>();
-                                            let l26 = *ptr8
+                                            let l18 = *ptr0
                                                 .add(3 * ::core::mem::size_of::<*const u8>())
                                                 .cast::<usize>();
-                                            let len27 = l26;
-                                            let bytes27 = _rt::Vec::from_raw_parts(
-                                                l25.cast(),
-                                                len27,
-                                                len27,
+                                            let len19 = l18;
+                                            let bytes19 = _rt::Vec::from_raw_parts(
+                                                l17.cast(),
+                                                len19,
+                                                len19,
                                             );
-                                            _rt::string_lift(bytes27)
+                                            _rt::string_lift(bytes19)
                                         };
-                                        Error::Timeout(e31)
+                                        Error::Timeout(e23)
                                     }
                                     n => {
                                         debug_assert_eq!(n, 2, "invalid enum discriminant");
-                                        let e31 = {
-                                            let l28 = *ptr8
+                                        let e23 = {
+                                            let l20 = *ptr0
                                                 .add(2 * ::core::mem::size_of::<*const u8>())
                                                 .cast::<*mut u8>();
-                                            let l29 = *ptr8
+                                            let l21 = *ptr0
                                                 .add(3 * ::core::mem::size_of::<*const u8>())
                                                 .cast::<usize>();
-                                            let len30 = l29;
-                                            let bytes30 = _rt::Vec::from_raw_parts(
-                                                l28.cast(),
-                                                len30,
-                                                len30,
+                                            let len22 = l21;
+                                            let bytes22 = _rt::Vec::from_raw_parts(
+                                                l20.cast(),
+                                                len22,
+                                                len22,
                                             );
-                                            _rt::string_lift(bytes30)
+                                            _rt::string_lift(bytes22)
                                         };
-                                        Error::Connect(e31)
+                                        Error::Connect(e23)
                                     }
                                 };
-                                v31
+                                v23
                             };
                             Err(e)
                         }
                         _ => _rt::invalid_enum_discriminant(),
                     };
-                    result32
+                    result24
+                }
+            }
+            #[allow(unused_unsafe, clippy::all)]
+            #[allow(async_fn_in_trait)]
+            pub fn cancel(exchange: u32) -> () {
+                unsafe {
+                    #[cfg(target_arch = "wasm32")]
+                    #[link(wasm_import_module = "image-promote:host/http@0.1.0")]
+                    unsafe extern "C" {
+                        #[link_name = "cancel"]
+                        fn wit_import0(_: i32);
+                    }
+                    #[cfg(not(target_arch = "wasm32"))]
+                    unsafe extern "C" fn wit_import0(_: i32) {
+                        unreachable!()
+                    }
+                    wit_import0(_rt::as_i32(&exchange));
                 }
             }
         }
@@ -826,24 +861,26 @@ mod _rt {
 )]
 #[doc(hidden)]
 #[allow(clippy::octal_escapes)]
-pub static __WIT_BINDGEN_COMPONENT_TYPE: [u8; 806] = *b"\
-\0asm\x0d\0\x01\0\0\x19\x16wit-component-encoding\x04\0\x07\xa1\x05\x01A\x02\x01\
+pub static __WIT_BINDGEN_COMPONENT_TYPE: [u8; 859] = *b"\
+\0asm\x0d\0\x01\0\0\x19\x16wit-component-encoding\x04\0\x07\xd6\x05\x01A\x02\x01\
 A\x06\x01B\x0c\x01m\x02\x06sha256\x06sha512\x04\0\x09algorithm\x03\0\0\x04\0\x06\
 hasher\x03\x01\x01i\x02\x01@\x01\x09algorithm\x01\0\x03\x04\0\x13[constructor]ha\
 sher\x01\x04\x01h\x02\x01p}\x01@\x02\x04self\x05\x05bytes\x06\x01\0\x04\0\x15[me\
 thod]hasher.update\x01\x07\x01@\x01\x04self\x05\0\x06\x04\0\x15[method]hasher.fi\
-nish\x01\x08\x03\0\x1fimage-promote:host/digest@0.1.0\x05\0\x01B\x0c\x01p}\x01o\x02\
+nish\x01\x08\x03\0\x1fimage-promote:host/digest@0.1.0\x05\0\x01B\x10\x01p}\x01o\x02\
 s\0\x01p\x01\x01r\x07\x06methods\x03urls\x07headers\x02\x04body\0\x12connect-tim\
 eout-msy\x0fread-timeout-msy\x0abody-limity\x04\0\x07request\x03\0\x03\x01r\x03\x06\
 status{\x07headers\x02\x04body\0\x04\0\x08response\x03\0\x05\x01q\x03\x07too-big\
-\0\0\x07timeout\x01s\0\x07connect\x01s\0\x04\0\x05error\x03\0\x07\x01j\x01\x06\x01\
-\x08\x01@\x01\x07request\x04\0\x09\x04\0\x04send\x01\x0a\x03\0\x1dimage-promote:\
-host/http@0.1.0\x05\x01\x01B\x06\x01p}\x01@\x03\x08spki-der\0\x07message\0\x0dsi\
-gnature-der\0\0\x7f\x04\0\x12verify-p256-sha256\x01\x01\x01j\x01\0\x01s\x01@\x02\
-\x09pkcs8-der\0\x07message\0\0\x02\x04\0\x10sign-p256-sha256\x01\x03\x03\0\x1eim\
-age-promote:host/ecdsa@0.1.0\x05\x02\x04\0'image-promote:host/component-host@0.1\
-.0\x04\0\x0b\x14\x01\0\x0ecomponent-host\x03\0\0\0G\x09producers\x01\x0cprocesse\
-d-by\x02\x0dwit-component\x070.239.0\x10wit-bindgen-rust\x060.46.0";
+\0\0\x07timeout\x01s\0\x07connect\x01s\0\x04\0\x05error\x03\0\x07\x01@\x01\x07re\
+quest\x04\0y\x04\0\x05start\x01\x09\x01j\x01\x06\x01\x08\x01@\x01\x08exchangey\0\
+\x0a\x04\0\x06finish\x01\x0b\x01@\x01\x08exchangey\x01\0\x04\0\x06cancel\x01\x0c\
+\x03\0\x1dimage-promote:host/http@0.1.0\x05\x01\x01B\x06\x01p}\x01@\x03\x08spki-\
+der\0\x07message\0\x0dsignature-der\0\0\x7f\x04\0\x12verify-p256-sha256\x01\x01\x01\
+j\x01\0\x01s\x01@\x02\x09pkcs8-der\0\x07message\0\0\x02\x04\0\x10sign-p256-sha25\
+6\x01\x03\x03\0\x1eimage-promote:host/ecdsa@0.1.0\x05\x02\x04\0'image-promote:ho\
+st/component-host@0.1.0\x04\0\x0b\x14\x01\0\x0ecomponent-host\x03\0\0\0G\x09prod\
+ucers\x01\x0cprocessed-by\x02\x0dwit-component\x070.239.0\x10wit-bindgen-rust\x06\
+0.46.0";
 #[inline(never)]
 #[doc(hidden)]
 pub fn __link_custom_section_describing_imports() {

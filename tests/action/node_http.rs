@@ -1,23 +1,33 @@
 //! The Node action's one-call HTTP import (`image-promote:host/http`, `src/registry/transport/
 //! host_http.rs`, `action-js/host-http.mjs`): a promotion and its no-op re-run send their small
 //! requests through it (counted by the wrapper's `IMAGE_PROMOTE_HOST_HTTP_STATS`), a response over
-//! the limit falls back to wasi:http with the same result, and a redirect to another origin
-//! answered to one of its requests is followed.
+//! the limit falls back to wasi:http with the same result, requests ready together share one call
+//! to the worker, and a redirect to another origin answered to one of its requests is followed.
 
 use crate::node::{nodes, run_node_with_env};
 use crate::runner::{Run, SMALL};
 use crate::support::harness::{plain, registries, skopeo_digest, text, unique};
 use crate::support::proxy::{Fault, FaultProxy, Rule};
 
-/// `(sent, too big)` from the wrapper's count on stderr.
+/// `(sent, too big)` from the wrapper's count on stderr (`N sent, M too big, K calls, …`).
 fn host_counts(run: &Run) -> (u64, u64) {
+    let (sent, too_big, _) = host_calls(run);
+    (sent, too_big)
+}
+
+/// `(sent, too big, calls to the worker)`.
+fn host_calls(run: &Run) -> (u64, u64, u64) {
     let err = String::from_utf8_lossy(&run.out.stderr);
     let line = err
         .lines()
         .find(|l| l.starts_with("host-http: "))
         .unwrap_or_else(|| panic!("no host-http count in: {err}"));
     let words: Vec<&str> = line.split(' ').collect();
-    (words[1].parse().unwrap(), words[3].parse().unwrap())
+    (
+        words[1].parse().unwrap(),
+        words[3].parse().unwrap(),
+        words[6].parse().unwrap(),
+    )
 }
 
 fn promote(node: &str, src: &str, dst: &str, env: &[(&str, &str)]) -> Run {
@@ -46,9 +56,14 @@ fn node_action_sends_small_requests_by_the_host_and_falls_back_over_the_limit() 
         // The no-op re-run: manifest checks only, every one by the host, no upload session.
         let again = promote(&node, &src, &dst, &[]);
         assert_eq!(again.output("status"), "no-op", "{label}");
-        let (sent, too_big) = host_counts(&again);
+        let (sent, too_big, calls) = host_calls(&again);
         assert!(sent >= 8, "{label}: only {sent} requests by the host");
         assert_eq!(too_big, 0, "{label}");
+        // The blob HEADs of each registry are ready together: they share a call.
+        assert!(
+            calls + 4 <= sent,
+            "{label}: {sent} requests in {calls} calls"
+        );
         let audit = again.audit();
         let push = audit["conditions"]
             .as_array()

@@ -3,7 +3,9 @@
 //! redirects, credentials dropped on an origin change and the HTTPS → HTTP refusal are the same
 //! code for both paths). A wasi:http request under the preview2 shim costs about a dozen
 //! synchronous round trips to the shim's worker thread (request, headers, body streams, finish,
-//! poll, response, reads, …); the host's `send` is one, with the bodies whole in memory.
+//! poll, response, reads, …); the host's exchange is one, with the bodies whole in memory, and
+//! the requests that are ready at the same moment (the HEADs of an image's blobs) share it: each
+//! queues (`start`, no I/O), yields once, then waits (`finish`), which sends all queued at once.
 //!
 //! [`route`] decides per request: by the host when the request body is empty or in memory (at most
 //! [`REQUEST_LIMIT`]) and no wasi:http transfer is in flight ([`InFlight`]: a host call blocks the
@@ -136,8 +138,42 @@ mod host_call {
     use super::super::{Body, BodyStream, FinalUrl, Response, TransportError, TransportOptions};
     use crate::host::http as host;
 
+    /// One exchange queued by the host: the first poll queues it and yields once (so that the
+    /// other requests of the same moment queue too: the host sends them together), the second
+    /// waits for the answer. Dropped before its answer, it is cancelled.
+    struct Exchange(Option<u32>);
+
+    impl Exchange {
+        fn answer(&mut self) -> Option<Result<host::Response, host::Error>> {
+            self.0.take().map(host::finish)
+        }
+    }
+
+    impl Drop for Exchange {
+        fn drop(&mut self) {
+            if let Some(id) = self.0.take() {
+                host::cancel(id);
+            }
+        }
+    }
+
+    /// Yields to the executor once (woken at once).
+    async fn yield_once() {
+        let mut yielded = false;
+        std::future::poll_fn(|cx| {
+            if yielded {
+                std::task::Poll::Ready(())
+            } else {
+                yielded = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+    }
+
     /// Sends by the host; `None` when the response body was over `limit` (not read).
-    pub(in super::super) fn send(
+    pub(in super::super) async fn send(
         parts: &http::request::Parts,
         body: &Body,
         limit: u32,
@@ -162,7 +198,14 @@ mod host_call {
             read_timeout_ms: ms(options.read_timeout),
             body_limit: limit,
         };
-        let answer = match host::send(&request) {
+        let mut exchange = Exchange(Some(host::start(&request)));
+        yield_once().await;
+        let Some(answer) = exchange.answer() else {
+            return Some(Err(TransportError::Setup(format!(
+                "{shown}: the host exchange was already taken"
+            ))));
+        };
+        let answer = match answer {
             Ok(answer) => answer,
             Err(host::Error::TooBig) => return None,
             Err(host::Error::Timeout(m)) => {

@@ -55,7 +55,7 @@ impl WasiTransport {
         if let Route::Host { limit, resend } =
             host_http::route(&parts.method, &body, InFlight::count(), self.host)
         {
-            match host_http::send(&parts, &body, limit, &self.options, &shown) {
+            match host_http::send(&parts, &body, limit, &self.options, &shown).await {
                 Some(answer) => return answer,
                 None if resend => {}
                 None => {
