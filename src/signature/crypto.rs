@@ -5,7 +5,15 @@
 //! given the key as SubjectPublicKeyInfo / PKCS#8 DER. The private key's bytes go to the signer
 //! only, never into an error or a log.
 
-use super::key::PublicKey;
+/// A public key's bytes as the verifiers take them: its SubjectPublicKeyInfo DER and its
+/// uncompressed point (crypto takes bytes, not `key::PublicKey`, which uses crypto).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyBytes<'a> {
+    /// The SubjectPublicKeyInfo DER.
+    pub spki: &'a [u8],
+    /// The uncompressed P-256 point (65 bytes).
+    pub point: &'a [u8],
+}
 
 /// Why a signature could not be checked or made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,17 +32,17 @@ pub const fn available() -> bool {
 
 #[cfg(not(target_family = "wasm"))]
 mod imp {
-    use super::{CryptoError, PublicKey};
+    use super::{CryptoError, KeyBytes};
     use ring::signature::{
         ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, UnparsedPublicKey,
     };
 
     pub(super) fn verify(
-        key: &PublicKey,
+        key: KeyBytes<'_>,
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), CryptoError> {
-        UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, key.point())
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, key.point)
             .verify(message, signature)
             .map_err(|_| CryptoError::BadSignature)
     }
@@ -49,7 +57,7 @@ mod imp {
     }
 
     /// ring checks that the public key inside belongs to the private key.
-    pub(super) fn check_private_key(pkcs8: &[u8], _: &PublicKey) -> Result<(), ()> {
+    pub(super) fn check_private_key(pkcs8: &[u8], _: KeyBytes<'_>) -> Result<(), ()> {
         let rng = ring::rand::SystemRandom::new();
         EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8, &rng)
             .map(|_| ())
@@ -59,15 +67,15 @@ mod imp {
 
 #[cfg(target_family = "wasm")]
 mod imp {
-    use super::{CryptoError, PublicKey};
+    use super::{CryptoError, KeyBytes};
     use crate::host::ecdsa as host;
 
     pub(super) fn verify(
-        key: &PublicKey,
+        key: KeyBytes<'_>,
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), CryptoError> {
-        if host::verify(key.spki_der(), message, signature) {
+        if host::verify(key.spki, message, signature) {
             Ok(())
         } else {
             Err(CryptoError::BadSignature)
@@ -82,10 +90,10 @@ mod imp {
     /// The host's signer takes the key, and a signature of a probe by it verifies with the public
     /// key the PKCS#8 holds (as ring checks natively): a key whose halves do not belong together
     /// is rejected when it is read, not at the first signature.
-    pub(super) fn check_private_key(pkcs8: &[u8], public: &PublicKey) -> Result<(), ()> {
+    pub(super) fn check_private_key(pkcs8: &[u8], public: KeyBytes<'_>) -> Result<(), ()> {
         const PROBE: &[u8] = b"image-promote: does this private key sign for its public key?";
         let signature = host::sign(pkcs8, PROBE).map_err(|_| ())?;
-        if host::verify(public.spki_der(), PROBE, &signature) {
+        if host::verify(public.spki, PROBE, &signature) {
             Ok(())
         } else {
             Err(())
@@ -98,7 +106,7 @@ mod imp {
 ///
 /// # Errors
 /// [`CryptoError::BadSignature`] (also for a malformed signature).
-pub fn verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
+pub fn verify(key: KeyBytes<'_>, message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
     imp::verify(key, message, signature)
 }
 
@@ -112,6 +120,6 @@ pub fn sign(pkcs8: &[u8], message: &[u8]) -> Result<Vec<u8>, CryptoError> {
 
 /// Whether the signer accepts PKCS#8 DER whose public key is `public` (`Err(())` when it does not,
 /// or when the two do not belong together).
-pub(super) fn check_private_key(pkcs8: &[u8], public: &PublicKey) -> Result<(), ()> {
+pub(super) fn check_private_key(pkcs8: &[u8], public: KeyBytes<'_>) -> Result<(), ()> {
     imp::check_private_key(pkcs8, public)
 }

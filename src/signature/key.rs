@@ -216,6 +216,15 @@ impl PublicKey {
             .collect()
     }
 
+    /// The key's bytes, as the verifiers take them.
+    #[must_use]
+    pub fn bytes(&self) -> super::crypto::KeyBytes<'_> {
+        super::crypto::KeyBytes {
+            spki: self.spki_der(),
+            point: self.point(),
+        }
+    }
+
     /// The SubjectPublicKeyInfo DER.
     #[must_use]
     pub fn spki_der(&self) -> &[u8] {
@@ -327,7 +336,7 @@ impl PrivateKey {
             pkcs8: pkcs8.to_vec(),
             public: PublicKey::from_point(&public)?,
         };
-        super::crypto::check_private_key(&key.pkcs8, &key.public)
+        super::crypto::check_private_key(&key.pkcs8, key.public.bytes())
             .map_err(|()| KeyError::Rejected)?;
         Ok(key)
     }

@@ -17,7 +17,7 @@ mod verify;
 
 use serde::Serialize;
 
-pub use crypto::{CryptoError, available};
+pub use crypto::{CryptoError, KeyBytes, available};
 pub use key::{KeyError, PrivateKey, PublicKey, load_public_keys};
 pub use verify::{Candidate, Content, SubjectMaterial, SubjectVerdict, Verified, verify_subject};
 
@@ -183,7 +183,7 @@ pub(crate) fn verify_with_any(
     signature: &[u8],
 ) -> Result<usize, Problem> {
     keys.iter()
-        .position(|k| crypto::verify(k, message, signature).is_ok())
+        .position(|k| crypto::verify(k.bytes(), message, signature).is_ok())
         .ok_or_else(|| {
             Problem::BadSignature(match keys {
                 [one] => format!("the given key {}", one.short_fingerprint()),
