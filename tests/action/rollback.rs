@@ -12,7 +12,7 @@ use crate::release::{
     RECORD_TYPE, Release, legs, manifest, plan, plan_json, push, referrers, run_leg, tag_digest,
     test_image,
 };
-use crate::runner::{Run, run_action, step_command, validator};
+use crate::runner::{Run, run_action, step_command};
 use crate::support::harness::{bin, registries, text};
 
 /// Runs `image-promote rollback ARGS…` as a step of a job.
@@ -22,18 +22,6 @@ fn rollback(args: &[&str]) -> Run {
     let (mut cmd, step) = step_command(cmd, &[]);
     let out = cmd.output().unwrap();
     step.finish(out)
-}
-
-/// The audit record a step wrote, validated against the audit schema.
-fn audit(run: &Run) -> serde_json::Value {
-    let path = run.workspace.path().join(run.output("audit-file"));
-    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    let problems: Vec<String> = validator()
-        .iter_errors(&record)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(problems.is_empty(), "audit not schema-valid: {problems:#?}");
-    record
 }
 
 fn rollback_end_to_end(production: &str, api: bool) {
@@ -92,7 +80,7 @@ fn rollback_end_to_end(production: &str, api: bool) {
         tag_digest(production, &repo, "1.0").as_deref(),
         Some(v1.digest.as_str())
     );
-    let record = audit(&run);
+    let record = run.audit();
     assert_eq!(record["kind"], "rollback");
     assert_eq!(record["status"], "promoted");
     assert_eq!(record["rollback"]["from_digest"], v2.digest);
@@ -153,7 +141,7 @@ fn rollback_end_to_end(production: &str, api: bool) {
         text(&again.out)
     );
     assert_eq!(again.output("status"), "refused");
-    assert_eq!(audit(&again)["kind"], "rollback");
+    assert_eq!(again.audit()["kind"], "rollback");
     assert_eq!(
         tag_digest(production, &repo, "prod").as_deref(),
         Some(v1.digest.as_str())
@@ -237,7 +225,7 @@ fn without_history(production: &str) {
         tag_digest(production, &repo, "prod").as_deref(),
         Some(v1.digest.as_str())
     );
-    let record = audit(&from_audit);
+    let record = from_audit.audit();
     assert_eq!(record["rollback"]["candidates"][0]["origin"], "audit");
     assert_eq!(record["rollback"]["to_digest"], v1.digest);
 
@@ -317,7 +305,7 @@ fn to_digest_without_history_puts_the_named_digest_back() {
         "{}",
         text(&strict.out)
     );
-    assert_eq!(audit(&strict)["rollback"]["candidates"][0]["taken"], false);
+    assert_eq!(strict.audit()["rollback"]["candidates"][0]["taken"], false);
     assert_eq!(
         tag_digest(&r.production, &repo, "prod").as_deref(),
         Some(v2.digest.as_str()),
@@ -329,7 +317,7 @@ fn to_digest_without_history_puts_the_named_digest_back() {
         tag_digest(&r.production, &repo, "prod").as_deref(),
         Some(v1.digest.as_str())
     );
-    let record = audit(&run);
+    let record = run.audit();
     assert_eq!(record["rollback"]["candidates"][0]["origin"], "explicit");
     assert_eq!(record["rollback"]["target"], "1.0");
 }
@@ -386,7 +374,7 @@ async fn on_immutable_tags_rollback_outputs_the_digest_to_pin() {
     assert!(all.contains("by digest"), "{all}");
     assert_eq!(run.output("status"), "refused");
     assert_eq!(run.output("pin-digest"), v1.digest);
-    assert_eq!(audit(&run)["pin_digest"], v1.digest);
+    assert_eq!(run.audit()["pin_digest"], v1.digest);
     let now = tokio::task::spawn_blocking(move || tag_digest(&p, &rp, "prod"))
         .await
         .unwrap();
