@@ -5,6 +5,7 @@
 //! value parsers and the registry flags, which it turns into clients.
 
 mod groups;
+mod record;
 mod release;
 mod signing;
 mod subcommands;
@@ -16,9 +17,10 @@ use std::time::Duration;
 use clap::Args;
 
 pub use groups::{
-    CheckOptions, DestinationArgs, GateArgs, GitHubArgs, NotifyArgs, OutputArgs, ReportArgs,
-    SourceArgs, TagArgs, TransferArgs,
+    CheckOptions, DestinationArgs, GateArgs, OutputArgs, ReportArgs, SourceArgs, TagArgs,
+    TransferArgs,
 };
+pub use record::{GitHubArgs, NotifyArgs};
 pub use release::{LegArgs, MergeArgs, PlanArgs, PlanFormat, RollbackArgs};
 pub use signing::SignArgs;
 pub use subcommands::{CheckArgs, Cli, Command, CopyArgs, PromoteArgs};

@@ -19,9 +19,10 @@ use clap::{Args, Parser, Subcommand};
 
 use super::RegistryArgs;
 use super::groups::{
-    CheckOptions, DestinationArgs, GateArgs, GitHubArgs, NotifyArgs, OutputArgs, ReportArgs,
-    SourceArgs, TagArgs, TransferArgs,
+    CheckOptions, DestinationArgs, GateArgs, OutputArgs, ReportArgs, SourceArgs, TagArgs,
+    TransferArgs,
 };
+use super::record::{GitHubArgs, NotifyArgs};
 
 /// Promote a tested container image from staging to production, byte for byte.
 #[derive(Debug, Parser)]

@@ -16,7 +16,7 @@
 //! [`Cosign::find`] returns `None` (the caller skips with a message) only when cosign is absent
 //! and `CI` is unset; in CI an absent cosign fails the test.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// A cosign binary and a fresh key pair.
@@ -25,17 +25,71 @@ pub struct Cosign {
     dir: tempfile::TempDir,
 }
 
-const SIGNING_CONFIG: &str =
+pub const SIGNING_CONFIG: &str =
     r#"{"mediaType":"application/vnd.dev.sigstore.signingconfig.v0.2+json"}"#;
 const SBOM: &str = r#"{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","name":"fixture","dataLicense":"CC0-1.0","documentNamespace":"https://spdx.invalid/fixture","creationInfo":{"created":"2024-01-01T00:00:00Z","creators":["Tool: image-promote-tests"]},"packages":[]}"#;
 const PREDICATE: &str =
     r#"{"buildType":"https://image-promote.invalid/test","builder":{"id":"image-promote-tests"}}"#;
 /// The offline flags of a legacy (tag-schema) signature or attestation.
-const LEGACY: [&str; 3] = [
+pub const LEGACY: [&str; 3] = [
     "--new-bundle-format=false",
     "--use-signing-config=false",
     "--tlog-upload=false",
 ];
+
+/// The cosign binary, or `None` (the caller skips) when it is absent outside CI.
+///
+/// # Panics
+/// When cosign is absent in CI (`CI` set): CI must not skip the signature tests.
+pub fn bin() -> Option<PathBuf> {
+    let peers = std::env::var_os("IMAGE_PROMOTE_PEERS")
+        .map_or_else(|| PathBuf::from("/tmp/image-promote-peers"), PathBuf::from);
+    let bin = peers.join("bin/cosign");
+    if !bin.is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "cosign is not at {}: run `bash scripts/harness/fetch-peers.sh` (CI must not skip the signature tests)",
+            bin.display()
+        );
+        eprintln!(
+            "SKIPPED: cosign is not at {} (run `bash scripts/harness/fetch-peers.sh`)",
+            bin.display()
+        );
+        return None;
+    }
+    Some(bin)
+}
+
+/// cosign `args` in `dir`, offline and hermetic: an empty key password, `dir` as HOME (its own
+/// TUF cache and docker config).
+pub fn run(bin: &Path, dir: &Path, args: &[&str]) -> Output {
+    Command::new(bin)
+        .args(args)
+        .current_dir(dir)
+        .env("COSIGN_PASSWORD", "")
+        .env("HOME", dir)
+        .env("DOCKER_CONFIG", dir.join("docker"))
+        .env("TUF_ROOT", dir.join("tuf"))
+        .env_remove("COSIGN_EXPERIMENTAL")
+        .env_remove("SIGSTORE_ROOT_FILE")
+        .output()
+        .expect("run cosign")
+}
+
+/// [`run`], which must succeed.
+///
+/// # Panics
+/// When cosign fails (its output is in the message).
+pub fn ok(bin: &Path, dir: &Path, args: &[&str]) -> Output {
+    let out = run(bin, dir, args);
+    assert!(
+        out.status.success(),
+        "cosign {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
 
 impl Cosign {
     /// cosign with a new key pair; `None` when cosign is absent outside CI (the caller skips).
@@ -43,21 +97,7 @@ impl Cosign {
     /// # Panics
     /// When cosign is absent in CI (`CI` set), or the key pair cannot be made.
     pub fn find() -> Option<Self> {
-        let peers = std::env::var_os("IMAGE_PROMOTE_PEERS")
-            .map_or_else(|| PathBuf::from("/tmp/image-promote-peers"), PathBuf::from);
-        let bin = peers.join("bin/cosign");
-        if !bin.is_file() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "cosign is not at {}: run `bash scripts/harness/fetch-peers.sh` (CI must not skip the signature tests)",
-                bin.display()
-            );
-            eprintln!(
-                "SKIPPED: cosign is not at {} (run `bash scripts/harness/fetch-peers.sh`)",
-                bin.display()
-            );
-            return None;
-        }
+        let bin = bin()?;
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("sc.json"), SIGNING_CONFIG).unwrap();
         std::fs::write(dir.path().join("s.spdx.json"), SBOM).unwrap();
@@ -73,26 +113,11 @@ impl Cosign {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(&self.bin)
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("COSIGN_PASSWORD", "")
-            .env("HOME", self.dir.path())
-            .env("DOCKER_CONFIG", self.dir.path().join("docker"))
-            .env_remove("COSIGN_EXPERIMENTAL")
-            .output()
-            .expect("run cosign")
+        run(&self.bin, self.dir.path(), args)
     }
 
     fn ok(&self, args: &[&str]) -> Output {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "cosign {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        ok(&self.bin, self.dir.path(), args)
     }
 
     /// A legacy signature at `sha256-<hex>.sig` of `reference` (`REF@DIGEST`).

@@ -1,30 +1,17 @@
-//! cosign for the signature tests: the peer binary (skipping outside CI when absent), key pairs
+//! cosign for the signature tests (on [`super::cosign`]): the peer binary (skipping outside CI when absent), key pairs
 //! made by `cosign generate-key-pair`, signing in either format, `image-promote check` returning
 //! the `signature` result, and raw manifest and blob reads and writes on the test registries.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
 use super::harness::{self, bin};
 use super::oci::{self, OCI_MANIFEST, push_test_image, upload_blob};
 
-pub const PEERS: &str = "/tmp/image-promote-peers/bin";
-
 /// cosign, or `None` (skip) outside CI when it is not installed.
 pub fn cosign() -> Option<PathBuf> {
-    let path = Path::new(PEERS).join("cosign");
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "cosign is missing at {}: run scripts/harness/fetch-peers.sh",
-        path.display()
-    );
-    eprintln!("skipped: cosign is not installed (scripts/harness/fetch-peers.sh)");
-    None
+    super::cosign::bin()
 }
 
 pub fn data(name: &str) -> String {
@@ -43,17 +30,7 @@ pub struct KeyPair {
 impl KeyPair {
     pub fn new(cosign: &Path) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(cosign)
-            .arg("generate-key-pair")
-            .current_dir(dir.path())
-            .env("COSIGN_PASSWORD", "")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        super::cosign::ok(cosign, dir.path(), &["generate-key-pair"]);
         Self { dir }
     }
     pub fn private(&self) -> String {
@@ -65,21 +42,7 @@ impl KeyPair {
 }
 
 pub fn run_cosign(cosign: &Path, args: &[&str], dir: &Path) {
-    let out = Command::new(cosign)
-        .args(args)
-        .current_dir(dir)
-        .env("COSIGN_PASSWORD", "")
-        .env("HOME", dir)
-        .env("TUF_ROOT", dir.join("tuf"))
-        .env_remove("SIGSTORE_ROOT_FILE")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cosign {args:?}:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    super::cosign::ok(cosign, dir, args);
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -91,45 +54,18 @@ pub enum Kind {
 /// Signs `reference` (`host/repo@digest`) with cosign in the format of `kind`.
 pub fn sign(cosign: &Path, key: &KeyPair, reference: &str, kind: Kind) {
     let dir = key.dir.path();
+    let private = key.private();
+    let mut args = vec!["sign", "--key", private.as_str()];
+    let sc = dir.join("sc.json").display().to_string();
     match kind {
-        Kind::Legacy => run_cosign(
-            cosign,
-            &[
-                "sign",
-                "--key",
-                &key.private(),
-                "--new-bundle-format=false",
-                "--use-signing-config=false",
-                "--tlog-upload=false",
-                "--allow-http-registry",
-                "-y",
-                reference,
-            ],
-            dir,
-        ),
+        Kind::Legacy => args.extend(super::cosign::LEGACY),
         Kind::Bundle => {
-            let sc = dir.join("sc.json");
-            std::fs::write(
-                &sc,
-                r#"{"mediaType":"application/vnd.dev.sigstore.signingconfig.v0.2+json"}"#,
-            )
-            .unwrap();
-            run_cosign(
-                cosign,
-                &[
-                    "sign",
-                    "--key",
-                    &key.private(),
-                    "--signing-config",
-                    &sc.display().to_string(),
-                    "--allow-http-registry",
-                    "-y",
-                    reference,
-                ],
-                dir,
-            );
+            std::fs::write(&sc, super::cosign::SIGNING_CONFIG).unwrap();
+            args.extend(["--signing-config", sc.as_str()]);
         }
     }
+    args.extend(["--allow-http-registry", "-y", reference]);
+    run_cosign(cosign, &args, dir);
 }
 
 /// A policy with only the checks a tiny test image passes, plus `extra`.
