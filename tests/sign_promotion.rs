@@ -3,7 +3,7 @@
 //! the referrers API), and cosign 3.1.1 accepts both (`cosign verify --key`, `cosign
 //! verify-attestation --key --type`). The legacy form merges into a `.sig` the carry brought.
 //! A bad key is an input error before anything is written, and the key's text never appears in
-//! any output.
+//! any output. cosign's own encrypted key file signs with its password, which never shows.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -361,4 +361,91 @@ fn bad_keys_are_refused_and_the_key_never_shows() {
     {
         assert!(!all.contains(line), "the broken key's text is shown: {all}");
     }
+}
+
+/// cosign's own password-encrypted key file (`cosign generate-key-pair`): it signs with its
+/// password (`--sign-key-password` or `COSIGN_PASSWORD`) and cosign accepts the signature; without
+/// the password, or with a wrong one, it is an input error before anything is written; the
+/// password never shows. A key pair cosign made with the empty password needs none.
+#[test]
+fn cosign_encrypted_keys_sign_with_their_password() {
+    let Some(cosign) = cosign() else { return };
+    let r = registries();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy(dir.path(), "");
+    let src = format!("{}/app/small:1.0", r.staging);
+    let key = data("cosign-encrypted.key");
+    let password = "correct horse";
+    let refused = [
+        (
+            vec![],
+            vec![("COSIGN_PASSWORD", "")],
+            "no password was given",
+        ),
+        (
+            vec!["--sign-key-password", "correct horsE"],
+            vec![],
+            "the password does not open it",
+        ),
+        (
+            vec![],
+            vec![("COSIGN_PASSWORD", "wrong")],
+            "the password does not open it",
+        ),
+    ];
+    for (flags, env, want) in refused {
+        let dst = format!("{}/{}:1.0", r.production, unique("encrypted"));
+        let mut args = vec!["--policy", &policy, "--sign-key", &key];
+        args.extend(flags);
+        let (code, _, all) = promote(&src, &dst, dir.path(), &args, &env);
+        assert_eq!(code, 2, "{all}");
+        assert!(all.contains(want), "{want}: {all}");
+        assert!(all.contains("--sign-key-password"), "the hint: {all}");
+        assert!(!all.contains("correct horsE"), "the password shows: {all}");
+        assert_eq!(tag_of(&r.production, &dst), None, "nothing is written");
+    }
+    for (flags, env) in [
+        (vec!["--sign-key-password", password], vec![]),
+        (vec![], vec![("COSIGN_PASSWORD", password)]),
+    ] {
+        let repo = format!("{}/{}", r.production, unique("encrypted"));
+        let mut args = vec!["--policy", &policy, "--sign-key", &key];
+        args.extend(flags);
+        let (code, audit, all) = promote(&src, &format!("{repo}:1.0"), dir.path(), &args, &env);
+        assert_eq!(code, 0, "{all}");
+        let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+        for (what, hay) in [
+            ("output", &all),
+            ("audit", &audit.to_string()),
+            ("summary", &summary),
+        ] {
+            assert!(!hay.contains(password), "the password is in the {what}");
+        }
+        let digest = audit["image"]["destination_digest"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (ok, out) = verify(
+            &cosign,
+            &data("cosign-encrypted.pub"),
+            &format!("{repo}@{digest}"),
+        );
+        assert!(ok, "cosign verify --key cosign-encrypted.pub: {out}");
+    }
+    let empty = KeyPair::new(&cosign);
+    let repo = format!("{}/{}", r.production, unique("emptypw"));
+    let (code, audit, all) = promote(
+        &src,
+        &format!("{repo}:1.0"),
+        dir.path(),
+        &["--policy", &policy, "--sign-key", &empty.private()],
+        &[("COSIGN_PASSWORD", "")],
+    );
+    assert_eq!(code, 0, "{all}");
+    let digest = audit["image"]["destination_digest"].as_str().unwrap();
+    let (ok, out) = verify(&cosign, &empty.public(), &format!("{repo}@{digest}"));
+    assert!(
+        ok,
+        "cosign verify of the empty-password key's signature: {out}"
+    );
 }

@@ -1,5 +1,6 @@
 //! The signing flags of `promote` and `rollback`: `--sign-key` (a secret: the PEM private key or
-//! its path) and `--sign-format`.
+//! its path), `--sign-key-password` (a secret: the password of cosign's encrypted key file; else
+//! `COSIGN_PASSWORD`, as cosign takes it) and `--sign-format`.
 
 use clap::Args;
 
@@ -9,7 +10,7 @@ use crate::promote::sign::{SignFormat, Signing, load_private_key};
 /// Sign the promoted digest and attest the promotion at the destination.
 #[derive(Debug, Args, Clone)]
 pub struct SignArgs {
-    /// Sign the promoted digest in production and attach a promotion attestation: an ECDSA P-256 private key (PEM `PRIVATE KEY` as openssl writes it, or `EC PRIVATE KEY`), its text or the path of its file; a secret, never shown
+    /// Sign the promoted digest in production and attach a promotion attestation: an ECDSA P-256 private key (PEM `PRIVATE KEY` as openssl writes it, `EC PRIVATE KEY`, or cosign's encrypted cosign.key with --sign-key-password), its text or the path of its file; a secret, never shown
     #[arg(
         long,
         value_name = "PATH|PEM",
@@ -18,6 +19,15 @@ pub struct SignArgs {
         help_heading = "Signing"
     )]
     pub sign_key: Option<String>,
+    /// The password of a cosign-encrypted signing key (`cosign generate-key-pair`'s cosign.key); else COSIGN_PASSWORD is read, as cosign does; a secret, never shown
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "IMAGE_PROMOTE_SIGN_KEY_PASSWORD",
+        hide_env_values = true,
+        help_heading = "Signing"
+    )]
+    pub sign_key_password: Option<String>,
     /// The form of the signature and attestation: `auto` (the form(s) the image's signatures have at the destination, else a bundle), `bundle` (Sigstore bundle referrers, what cosign 3 writes) or `legacy` (layers of the `sha256-<hex>.sig` and `.att` tags, merged with what is there)
     #[arg(
         long,
@@ -41,11 +51,26 @@ impl SignArgs {
             .filter(|k| !k.trim().is_empty())
             .map(|k| {
                 Ok(Signing {
-                    key: load_private_key(k)?,
+                    key: load_private_key(k, self.password().as_deref())?,
                     format: self.sign_format,
                 })
             })
             .transpose()
+    }
+
+    /// The key's password: `--sign-key-password` (or its variable), else `COSIGN_PASSWORD`; an
+    /// empty value is none (cosign's empty password is tried then anyway).
+    fn password(&self) -> Option<String> {
+        self.sign_key_password
+            .clone()
+            .or_else(|| std::env::var("COSIGN_PASSWORD").ok())
+            .filter(|p| !p.is_empty())
+    }
+
+    /// The password, for the redactor (the key's text is [`Self::secret_text`]).
+    #[must_use]
+    pub fn secrets(&self) -> Vec<String> {
+        self.password().into_iter().collect()
     }
 
     /// The key's text, when given as PEM (for the redactor).

@@ -38,6 +38,9 @@ fn redactor(args: &PromoteArgs) -> Redactor {
     {
         redactor.add(secret, None);
     }
+    for password in args.sign.secrets() {
+        redactor.add(&password, None);
+    }
     if let Some(pem) = args.sign.secret_text() {
         // The whole text, and each line of its body (a log may wrap or split it).
         redactor.add(pem.trim(), None);

@@ -60,12 +60,12 @@ pub struct Signing {
     pub format: SignFormat,
 }
 
-/// Reads the signing key: PEM text (`PRIVATE KEY` PKCS#8, `EC PRIVATE KEY`), or the path of a
-/// PEM file.
+/// Reads the signing key: PEM text (`PRIVATE KEY` PKCS#8, `EC PRIVATE KEY`, cosign's
+/// `ENCRYPTED SIGSTORE PRIVATE KEY` opened with `password`), or the path of a PEM file.
 ///
 /// # Errors
-/// An input error naming the path (never the key's text) and what is wrong.
-pub fn load_private_key(value: &str) -> Result<PrivateKey> {
+/// An input error naming the path (never the key's text nor the password) and what is wrong.
+pub fn load_private_key(value: &str, password: Option<&str>) -> Result<PrivateKey> {
     let value = value.trim();
     let (what, text) = if value.contains("-----BEGIN") {
         ("the signing key (PEM text)".to_owned(), value.to_owned())
@@ -78,7 +78,8 @@ pub fn load_private_key(value: &str) -> Result<PrivateKey> {
         })?;
         (what, text)
     };
-    PrivateKey::from_pem(&text).map_err(|e| e.into_error(&what))
+    PrivateKey::from_pem_with_password(&text, password.map(str::as_bytes))
+        .map_err(|e| e.into_error(&what))
 }
 
 /// Signs `root` at `dst` before the tags move, recording what was written.

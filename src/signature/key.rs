@@ -1,6 +1,7 @@
 //! Keys: public keys as PEM `PUBLIC KEY` (SubjectPublicKeyInfo) for ECDSA P-256, the key cosign
 //! generates, and private keys as PEM `PRIVATE KEY` (PKCS#8, as `openssl genpkey -algorithm EC
-//! -pkeyopt ec_paramgen_curve:P-256` writes it) or `EC PRIVATE KEY` (SEC1). Another curve, RSA,
+//! -pkeyopt ec_paramgen_curve:P-256` writes it), `EC PRIVATE KEY` (SEC1) or cosign's own
+//! password-encrypted key file ([`super::encrypted`]). Another curve, RSA,
 //! Ed25519, malformed text, or a private key where a public one is expected is a [`KeyError`]
 //! naming what was found and what to give instead. A [`PrivateKey`] never prints its bytes and
 //! wipes them when dropped. A key's fingerprint is the sha256 of its SPKI DER.
@@ -8,6 +9,7 @@
 use base64::Engine as _;
 
 use super::der::{self, DerError, Reader, tag};
+use super::encrypted::DecryptError;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 
@@ -43,9 +45,18 @@ pub enum KeyError {
     /// A public key where a private key is expected.
     #[error("it is a public key, where a private key is expected")]
     PublicGiven,
-    /// cosign's own password-encrypted key file.
-    #[error("it is cosign's encrypted key file (PEM `{0}`), which is not read")]
-    EncryptedCosign(String),
+    /// cosign's own password-encrypted key file, given without its password (and the empty
+    /// password, which `COSIGN_PASSWORD=` keys have, does not open it).
+    #[error("it is cosign's password-encrypted key file (PEM `{0}`) and no password was given")]
+    PasswordNeeded(String),
+    /// cosign's encrypted key file, and the password given does not open it.
+    #[error(
+        "the password does not open it (cosign's encrypted key file): wrong password, or the file was altered"
+    )]
+    WrongPassword,
+    /// cosign's encrypted key file whose content is not what cosign writes.
+    #[error("it is not a readable cosign encrypted key file: {0}")]
+    EncryptedMalformed(String),
     /// A key of another algorithm or curve.
     #[error("it is {0}; only ECDSA P-256 keys are supported")]
     Unsupported(String),
@@ -72,8 +83,11 @@ impl KeyError {
                 "give the public key: `cosign public-key --key KEY > key.pub` or `openssl pkey -in KEY -pubout`"
             }
             Self::PublicGiven => "give the private key (PEM `PRIVATE KEY`) that belongs to it",
-            Self::EncryptedCosign(_) => {
-                "sign with a PKCS#8 PEM key (`openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`)"
+            Self::PasswordNeeded(_) | Self::WrongPassword => {
+                "give the key's password with --sign-key-password (input `sign-key-password`, a secret) or COSIGN_PASSWORD, as `cosign sign` takes it"
+            }
+            Self::EncryptedMalformed(_) => {
+                "give the cosign.key file as `cosign generate-key-pair` wrote it, or a PKCS#8 PEM key (`openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`)"
             }
             Self::Rejected => {
                 "give an ECDSA P-256 private key with its public key inside (`openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`)"
@@ -289,12 +303,27 @@ impl Drop for PrivateKey {
 }
 
 impl PrivateKey {
-    /// Parses PEM `PRIVATE KEY` (PKCS#8) or `EC PRIVATE KEY` (SEC1), ECDSA P-256.
+    /// Parses PEM `PRIVATE KEY` (PKCS#8) or `EC PRIVATE KEY` (SEC1), ECDSA P-256; cosign's
+    /// encrypted key file only when its password is empty (see [`Self::from_pem_with_password`]).
     ///
     /// # Errors
-    /// A [`KeyError`]: a public key, cosign's encrypted key file, another algorithm, malformed
-    /// DER, or a key the signer rejects.
+    /// A [`KeyError`]: a public key, an encrypted key that needs a password, another algorithm,
+    /// malformed DER, or a key the signer rejects.
     pub fn from_pem(text: &str) -> std::result::Result<Self, KeyError> {
+        Self::from_pem_with_password(text, None)
+    }
+
+    /// [`Self::from_pem`], and cosign's password-encrypted key file (`ENCRYPTED SIGSTORE
+    /// PRIVATE KEY`, or `ENCRYPTED COSIGN PRIVATE KEY` of cosign 1.x) opened with `password`.
+    /// Without a password the empty one is tried, as cosign does with `COSIGN_PASSWORD=`.
+    ///
+    /// # Errors
+    /// As [`Self::from_pem`], and [`KeyError::PasswordNeeded`], [`KeyError::WrongPassword`],
+    /// [`KeyError::EncryptedMalformed`] for the encrypted file.
+    pub fn from_pem_with_password(
+        text: &str,
+        password: Option<&[u8]>,
+    ) -> std::result::Result<Self, KeyError> {
         let blocks = der::pem_blocks(text).map_err(KeyError::Pem)?;
         let mut keys = Vec::new();
         for b in &blocks {
@@ -303,8 +332,19 @@ impl PrivateKey {
                 "EC PRIVATE KEY" => keys.push(Self::from_sec1_der(&b.der)?),
                 "EC PARAMETERS" => {}
                 "PUBLIC KEY" => return Err(KeyError::PublicGiven),
-                l if l.contains("COSIGN") || l.contains("SIGSTORE") => {
-                    return Err(KeyError::EncryptedCosign(l.to_owned()));
+                l @ ("ENCRYPTED SIGSTORE PRIVATE KEY" | "ENCRYPTED COSIGN PRIVATE KEY") => {
+                    let mut pkcs8 = super::encrypted::decrypt(&b.der, password.unwrap_or_default())
+                        .map_err(|e| match (e, password) {
+                            (DecryptError::WrongPassword, None) => {
+                                KeyError::PasswordNeeded(l.to_owned())
+                            }
+                            (DecryptError::WrongPassword, Some(_)) => KeyError::WrongPassword,
+                            (DecryptError::Malformed(m), _) => KeyError::EncryptedMalformed(m),
+                        })?;
+                    let key = Self::from_pkcs8_der(&pkcs8);
+                    pkcs8.fill(0);
+                    std::hint::black_box(&pkcs8);
+                    keys.push(key?);
                 }
                 "RSA PRIVATE KEY" => return Err(KeyError::Unsupported("an RSA key".to_owned())),
                 l => return Err(KeyError::NotAKey(l.to_owned())),

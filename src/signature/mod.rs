@@ -1,5 +1,5 @@
 //! cosign signatures, verified and made by hand (keyed ECDSA P-256, no transparency log): the
-//! key formats ([`key`]), the legacy `.sig` format ([`legacy`]), Sigstore bundles with DSSE
+//! key formats ([`key`], cosign's encrypted key files in [`encrypted`]), the legacy `.sig` format ([`legacy`]), Sigstore bundles with DSSE
 //! envelopes ([`bundle`]), the registry reads that gather what to verify ([`fetch`], the async
 //! part, called from the Check stage's `load_context`), and [`verify_subject`], the pure
 //! verification the `signature` check runs. What "verified" means: some signature found for the
@@ -10,6 +10,7 @@
 pub mod bundle;
 mod crypto;
 pub mod der;
+pub mod encrypted;
 pub mod fetch;
 pub mod key;
 pub mod legacy;

@@ -230,3 +230,44 @@ fn node_action_signs_the_promotion_and_cosign_verifies_it() {
         }
     }
 }
+
+/// cosign's own encrypted `cosign.key` under the Node action: `sign-key-password` opens it in
+/// the wasm component (scrypt and secretbox run there), cosign accepts the signature with
+/// cosign-encrypted.pub, and the password never shows.
+#[test]
+fn node_action_signs_with_cosigns_encrypted_key() {
+    let Some(cosign) = cosign() else { return };
+    let r = registries();
+    let src = format!("{}/app/small:1.0", r.staging);
+    let password = "correct horse";
+    for (label, node) in nodes() {
+        let repo = unique(&format!("node-encrypted-{label}"));
+        let dst = format!("{}/{repo}:1.0", r.production);
+        let key = data("cosign-encrypted.key");
+        let (run, ms) = run_node(
+            &node,
+            &[
+                ("source", src.as_str()),
+                ("destination", dst.as_str()),
+                ("sign-key", key.as_str()),
+                ("sign-key-password", password),
+            ],
+        );
+        assert_eq!(run.code(), Some(0), "{label}: {}", text(&run.out));
+        let reference = format!("{}/{repo}@{SMALL}", r.production);
+        let (signed, attested, out) =
+            cosign_verifies(&cosign, &data("cosign-encrypted.pub"), &reference);
+        assert!(signed && attested, "{label}: cosign refused: {out}");
+        let all: String = run
+            .everything()
+            .lines()
+            .filter(|l| !l.starts_with("::add-mask::"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            !all.contains(password),
+            "{label}: the password shows:\n{all}"
+        );
+        eprintln!("{label}: signed with the encrypted key in {ms} ms");
+    }
+}

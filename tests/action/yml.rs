@@ -29,6 +29,7 @@ fn action_yml_matches_the_cli() {
         "required-labels",
         "verify-key",
         "sign-key",
+        "sign-key-password",
         "sign-format",
         "force",
         "force-reason",

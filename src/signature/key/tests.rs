@@ -60,7 +60,7 @@ fn names_what_is_wrong_with_a_key() {
     let cosign = "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\neyJrZGYiOnt9fQ==\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n";
     assert!(matches!(
         PrivateKey::from_pem(cosign),
-        Err(KeyError::EncryptedCosign(_))
+        Err(KeyError::EncryptedMalformed(_))
     ));
     assert!(matches!(
         PublicKey::from_pem(cosign),
@@ -119,4 +119,35 @@ fn loads_keys_from_paths_and_text_without_quoting_them() {
     let e = load_public_keys(&[format!("{dir}/p384.pub")]).unwrap_err();
     assert!(e.message.contains("ECDSA P-384"), "{}", e.message);
     assert!(e.message.contains("only ECDSA P-256"), "{}", e.message);
+}
+
+#[test]
+fn opens_cosigns_encrypted_key_file_with_its_password() {
+    let text = fixture("cosign-encrypted.key");
+    let public = PublicKey::from_pem(&fixture("cosign-encrypted.pub")).unwrap();
+    let key = PrivateKey::from_pem_with_password(&text, Some(b"correct horse")).unwrap();
+    assert_eq!(key.public_key(), &public);
+    assert_eq!(
+        PrivateKey::from_pem_with_password(&text, Some(b"correct")).unwrap_err(),
+        KeyError::WrongPassword
+    );
+    let e = PrivateKey::from_pem(&text).unwrap_err();
+    assert_eq!(
+        e,
+        KeyError::PasswordNeeded("ENCRYPTED SIGSTORE PRIVATE KEY".into())
+    );
+    let e = e.into_error("the signing key");
+    assert!(
+        e.hint.unwrap_or_default().contains("--sign-key-password"),
+        "{}",
+        e.message
+    );
+    // cosign 1.x wrote the same body under another label.
+    let old = text.replace("SIGSTORE", "COSIGN");
+    let key = PrivateKey::from_pem_with_password(&old, Some(b"correct horse")).unwrap();
+    assert_eq!(key.public_key(), &public);
+    assert!(matches!(
+        PublicKey::from_pem(&text),
+        Err(KeyError::PrivateGiven(_))
+    ));
 }
