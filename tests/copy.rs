@@ -345,3 +345,46 @@ async fn destination_requests_of_a_fresh_copy_and_of_a_rerun() {
         "the index is pushed last: {puts:?}"
     );
 }
+
+/// A re-run of the 200-layer image probes the destination's blobs up front, beyond
+/// `--concurrency` (which bounds transfers): each blob HEADed once, nothing written, and the
+/// proxy in front of the destination sees more connections at once than `--concurrency 2` (and
+/// the old 8) would ever open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_probes_the_destination_blobs_at_once() {
+    use support::proxy::FaultProxy;
+    let r = tokio::task::spawn_blocking(registries).await.unwrap();
+    let repo = unique("probe-many");
+    let src = format!("{}/app/many:1.0", r.staging);
+    let direct = format!("{}/{repo}:1.0", r.production);
+    let first = {
+        let src = src.clone();
+        tokio::task::spawn_blocking(move || promote(&["copy", &src, &direct, "--json"]))
+    };
+    let out = first.await.unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let blobs = json(&out)["blobs"]["copied"].as_u64().unwrap();
+    assert!(blobs > 200, "{}", json(&out));
+    let dst = FaultProxy::start(&r.production, vec![]).await;
+    let via_proxy = format!("{}/{repo}:1.0", dst.addr());
+    let out = tokio::task::spawn_blocking(move || {
+        promote(&["copy", &src, &via_proxy, "--json", "--concurrency", "2"])
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let report = json(&out);
+    assert_eq!(report["no_op"], true, "{report}");
+    assert_eq!(report["blobs"]["skipped"].as_u64(), Some(blobs), "{report}");
+    assert_eq!(
+        dst.count("HEAD", "/blobs/"),
+        usize::try_from(blobs).unwrap()
+    );
+    assert_eq!(dst.count("POST", "/"), 0);
+    assert_eq!(dst.count("PUT", "/"), 0);
+    assert!(
+        dst.connections() > 8,
+        "the probe should run up to 32 HEADs at once: {} connections",
+        dst.connections()
+    );
+}
