@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::StreamExt as _;
 use futures_util::future::{Either, select};
@@ -477,7 +477,10 @@ async fn copy_with_retries(
     rec: &Recorder<'_>,
     hook: &impl crate::copy::BeforeTags,
 ) -> Result<CopyReport> {
-    let baseline = retries(source, destination);
+    let baselines = (
+        source.counters.retries.load(Ordering::Relaxed),
+        destination.counters.retries.load(Ordering::Relaxed),
+    );
     let copy = copy_graph(
         source.clone(),
         destination.clone(),
@@ -488,22 +491,23 @@ async fn copy_with_retries(
         rec.with(|r| r.timings.resolve_ms.unwrap_or_default()),
         hook,
     );
+    // Woken by the first retry of either client (no timer): the state moves to
+    // `promotion-retrying` while the copy goes on.
     let watch = async {
-        loop {
-            crate::runtime::sleep(Duration::from_millis(50)).await;
-            if retries(source, destination) > baseline {
-                rec.enter(State::PromotionRetrying);
-                break;
-            }
-        }
+        select(
+            Box::pin(source.counters.wait_retry_beyond(baselines.0)),
+            Box::pin(destination.counters.wait_retry_beyond(baselines.1)),
+        )
+        .await;
+        rec.enter(State::PromotionRetrying);
         std::future::pending::<()>().await;
     };
     let result = match select(Box::pin(copy), Box::pin(watch)).await {
         Either::Left((result, _)) => result,
         Either::Right(((), _)) => Err(Error::internal("the retry watcher ended")),
     };
-    // A retry in the watcher's last 50 ms is recorded too.
-    if retries(source, destination) > baseline
+    // A retry whose wake-up came with the copy's end is recorded too.
+    if retries(source, destination) > baselines.0 + baselines.1
         && rec.with(|r| r.state()) != State::PromotionRetrying
     {
         rec.enter(State::PromotionRetrying);

@@ -114,6 +114,10 @@ impl<T: futures_util::Stream> futures_util::Stream for AssertSend<T> {
 
 static INTERRUPTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
+/// Woken when [`set_interrupted`] is called, so that nothing polls the flag on a timer (on wasm a
+/// timer is a pollable the executor checks at every turn, a call to the host each time).
+static INTERRUPTION: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
 /// The signal number (2 = SIGINT, 15 = SIGTERM) if the process was asked to stop.
 #[must_use]
 pub fn interrupted() -> Option<i32> {
@@ -126,6 +130,22 @@ pub fn interrupted() -> Option<i32> {
 /// Marks the process as interrupted by `signal` (the signal watcher calls this; tests may too).
 pub fn set_interrupted(signal: i32) {
     INTERRUPTED.store(signal, std::sync::atomic::Ordering::SeqCst);
+    INTERRUPTION.notify_waiters();
+}
+
+/// Waits until the process is asked to stop and returns the signal (at once if it was already):
+/// woken by [`set_interrupted`], no timer.
+pub async fn wait_interrupted() -> i32 {
+    loop {
+        let notified = INTERRUPTION.notified();
+        let mut notified = std::pin::pin!(notified);
+        // Registered before the flag is read, so a signal in between is not missed.
+        notified.as_mut().enable();
+        if let Some(signal) = interrupted() {
+            return signal;
+        }
+        notified.await;
+    }
 }
 
 /// Fails with an interruption error if a stop was asked for: called before starting new work.

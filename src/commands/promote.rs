@@ -211,12 +211,7 @@ async fn run_interruptible(
 ) -> Result<Status> {
     let pipeline = crate::promote::run(plan, source, destination, rec);
     let watch = async {
-        let signal = loop {
-            if let Some(s) = crate::runtime::interrupted() {
-                break s;
-            }
-            crate::runtime::sleep(Duration::from_millis(100)).await;
-        };
+        let signal = crate::runtime::wait_interrupted().await;
         crate::runtime::sleep(INTERRUPT_GRACE).await;
         signal
     };

@@ -285,7 +285,15 @@ pub async fn copy_graph(
     let t = Instant::now();
     let read_early =
         known_root.as_ref() == Some(&Some(graph.root.digest.clone())) && !options.dry_run;
-    let (records, (early_back, late_root)) = futures_util::future::try_join(
+    // The carry's reads at the source go out now too (it writes only after the image is verified).
+    let discovery = async {
+        if options.referrers {
+            carry::discover(&source, graph).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (records, (early_back, late_root), discovered) = futures_util::future::try_join3(
         copy_blobs(
             &source,
             &destination,
@@ -314,6 +322,7 @@ pub async fn copy_graph(
                 Ok((None, None))
             }
         },
+        discovery,
     )
     .await?;
     let (root_present, children_present) = match (known_root, late_root) {
@@ -422,10 +431,17 @@ pub async fn copy_graph(
     // The image's signatures, attestations, SBOMs and referrers: after its manifests are verified,
     // before its tags; a failure to carry fails the copy (no tag is written).
     let t = Instant::now();
-    if options.referrers {
+    if let Some(found) = discovered {
         crate::runtime::check_interrupted()?;
-        report.referrers =
-            carry::carry(&source, &destination, graph, dst, options, same_registry).await?;
+        report.referrers = carry::carry(
+            (&source, &destination),
+            graph,
+            dst,
+            options,
+            same_registry,
+            found,
+        )
+        .await?;
     }
     let referrers_ms = millis(t);
     if !options.dry_run {

@@ -55,6 +55,30 @@ pub struct RequestCounters {
     pub requests: AtomicU64,
     /// Attempts that were retried.
     pub retries: AtomicU64,
+    /// Woken at every retry (see [`RequestCounters::wait_retry_beyond`]).
+    retried: tokio::sync::Notify,
+}
+
+impl RequestCounters {
+    /// Counts a retried attempt and wakes whoever waits for one.
+    pub fn count_retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        self.retried.notify_waiters();
+    }
+
+    /// Waits until more than `baseline` attempts were retried (woken by [`Self::count_retry`],
+    /// no timer).
+    pub async fn wait_retry_beyond(&self, baseline: u64) {
+        loop {
+            let notified = self.retried.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if self.retries.load(Ordering::Relaxed) > baseline {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 /// A Distribution API client for one role.
@@ -138,7 +162,7 @@ impl RegistryClient {
     {
         retry::run(&self.retry, what, |attempt| {
             if attempt > 1 {
-                self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                self.counters.count_retry();
             }
             unit()
         })

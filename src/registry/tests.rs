@@ -560,3 +560,29 @@ async fn credentials_never_go_to_a_plain_http_realm_on_another_host() {
     assert_eq!(fake.count(&Method::GET, "auth.example.com"), 0);
     assert_eq!(fake.requests().len(), 1, "only the probe was sent");
 }
+
+#[tokio::test]
+async fn a_retry_wakes_whoever_waits_for_one() {
+    let counters = std::sync::Arc::new(RequestCounters::default());
+    // Already beyond the baseline: at once.
+    counters.count_retry();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        counters.wait_retry_beyond(0),
+    )
+    .await
+    .expect("one retry is beyond 0");
+    // Woken by the next one, not by a timer.
+    let waiter = {
+        let counters = counters.clone();
+        tokio::spawn(async move { counters.wait_retry_beyond(1).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert!(!waiter.is_finished(), "no retry beyond 1 yet");
+    counters.count_retry();
+    tokio::time::timeout(std::time::Duration::from_secs(2), waiter)
+        .await
+        .expect("the retry wakes the waiter")
+        .unwrap();
+    assert_eq!(counters.retries.load(Ordering::Relaxed), 2);
+}

@@ -54,19 +54,69 @@ struct Carry<'a> {
     same_registry: bool,
 }
 
+/// What the carry reads at the source before anything is written, so that it can go out while
+/// the image's blobs move ([`discover`]): the image's own manifests (the subjects), the cosign
+/// tags each has, and the referrers the source lists for each.
+pub(super) struct Discovery {
+    subjects: Vec<Digest>,
+    cosign: Vec<(Digest, &'static str, Digest)>,
+    first_level: Vec<Referrers>,
+}
+
+/// The carry's reads at the source for `graph`: one HEAD per cosign tag of each manifest and one
+/// referrers listing per manifest, all at once (reads only; the carry itself writes after the
+/// image is verified).
+///
+/// # Errors
+/// Registry errors of those reads.
+pub(super) async fn discover(source: &RegistryClient, graph: &ImageGraph) -> Result<Discovery> {
+    let src = &graph.reference;
+    let mut subjects = vec![graph.root.digest.clone()];
+    for m in &graph.children {
+        if !subjects.contains(&m.digest) {
+            subjects.push(m.digest.clone());
+        }
+    }
+    let tags: Vec<(Digest, &'static str)> = subjects
+        .iter()
+        .flat_map(|s| {
+            COSIGN_SUFFIXES
+                .iter()
+                .map(move |suffix| (s.clone(), *suffix))
+        })
+        .collect();
+    let heads = futures_util::stream::iter(&tags)
+        .map(|(s, suffix)| async move { source.head_manifest(src, &cosign_tag(s, suffix)).await })
+        .buffered(IN_FLIGHT)
+        .try_collect::<Vec<Option<Digest>>>();
+    let (found, first_level) =
+        futures_util::future::try_join(heads, list_all(source, src, subjects.iter())).await?;
+    let cosign = tags
+        .into_iter()
+        .zip(found)
+        .filter_map(|((subject, suffix), digest)| Some((subject, suffix, digest?)))
+        .collect();
+    Ok(Discovery {
+        subjects,
+        cosign,
+        first_level,
+    })
+}
+
 /// Carries the cosign tags and referrers of `graph` (the root and every child manifest) from its
-/// source repository to `dst`; on a dry run lists what would be carried and writes nothing.
+/// source repository to `dst`, from what [`discover`] found; on a dry run lists what would be
+/// carried and writes nothing.
 ///
 /// # Errors
 /// Registry errors of the listings and writes (among them a fallback tag that holds something
 /// other than an index), with the item they concern; nothing is dropped silently.
 pub(super) async fn carry(
-    source: &Arc<RegistryClient>,
-    destination: &Arc<RegistryClient>,
+    (source, destination): (&Arc<RegistryClient>, &Arc<RegistryClient>),
     graph: &ImageGraph,
     dst: &Reference,
     options: &CopyOptions,
     same_registry: bool,
+    found: Discovery,
 ) -> Result<Vec<ReferrerRecord>> {
     let c = Carry {
         source,
@@ -76,40 +126,25 @@ pub(super) async fn carry(
         options,
         same_registry,
     };
-    let mut subjects = vec![graph.root.digest.clone()];
-    for m in &graph.children {
-        if !subjects.contains(&m.digest) {
-            subjects.push(m.digest.clone());
-        }
-    }
+    let Discovery {
+        subjects,
+        cosign,
+        first_level,
+    } = found;
     let mut records = Vec::new();
 
-    // cosign's tags of the image's own manifests: one HEAD each at the source.
-    let tags: Vec<(Digest, &str)> = subjects
-        .iter()
-        .flat_map(|s| {
-            COSIGN_SUFFIXES
-                .iter()
-                .map(move |suffix| (s.clone(), *suffix))
-        })
-        .collect();
-    let found: Vec<Option<Digest>> = futures_util::stream::iter(&tags)
-        .map(|(s, suffix)| async move { source.head_manifest(c.src, &cosign_tag(s, suffix)).await })
-        .buffered(IN_FLIGHT)
-        .try_collect()
-        .await?;
-    for ((subject, suffix), digest) in tags.iter().zip(found) {
-        if let Some(digest) = digest {
-            records.push(c.cosign(subject, suffix, digest).await?);
-        }
+    // cosign's tags of the image's own manifests (HEADed at the source by `discover`).
+    for (subject, suffix, digest) in cosign {
+        records.push(c.cosign(&subject, suffix, digest).await?);
     }
 
     // Referrers, level by level; `seen` guards against loops and a digest listed twice.
     let mut seen: BTreeSet<Digest> = subjects.iter().cloned().collect();
     let mut level = subjects;
     let mut depth = 1;
+    let mut listed = Some(first_level);
     while !level.is_empty() && depth <= MAX_DEPTH {
-        let listings = c.list_level(&level).await?;
+        let listings = c.list_level(&level, listed.take()).await?;
         let mut next = Vec::new();
         for (subject, (at_source, at_destination)) in level.iter().zip(listings) {
             let Some(at_destination) = at_destination else {
@@ -175,10 +210,17 @@ fn cosign_artifact_type(m: &Manifest) -> Option<String> {
 }
 
 impl Carry<'_> {
-    /// The referrers of each subject of one level at the source and, for each subject the source
-    /// lists any for, at the destination.
-    async fn list_level(&self, level: &[Digest]) -> Result<Vec<(Referrers, Option<Referrers>)>> {
-        let at_source = list_all(self.source, self.src, level.iter()).await?;
+    /// The referrers of each subject of one level at the source (`listed`: read already) and,
+    /// for each subject the source lists any for, at the destination.
+    async fn list_level(
+        &self,
+        level: &[Digest],
+        listed: Option<Vec<Referrers>>,
+    ) -> Result<Vec<(Referrers, Option<Referrers>)>> {
+        let at_source = match listed {
+            Some(listed) => listed,
+            None => list_all(self.source, self.src, level.iter()).await?,
+        };
         let wanted = level
             .iter()
             .zip(&at_source)
