@@ -136,13 +136,19 @@ pub fn set_interrupted(signal: i32) {
 /// Waits until the process is asked to stop and returns the signal (at once if it was already):
 /// woken by [`set_interrupted`], no timer.
 pub async fn wait_interrupted() -> i32 {
+    wait_for(&INTERRUPTION, interrupted).await
+}
+
+/// Waits until `ready` gives a value, looking again each time `notify` wakes its waiters (and
+/// at once): the event-driven wait of this seam, no timer.
+pub async fn wait_for<T>(notify: &tokio::sync::Notify, ready: impl Fn() -> Option<T>) -> T {
     loop {
-        let notified = INTERRUPTION.notified();
+        let notified = notify.notified();
         let mut notified = std::pin::pin!(notified);
-        // Registered before the flag is read, so a signal in between is not missed.
+        // Registered before `ready` looks, so a wake-up in between is not missed.
         notified.as_mut().enable();
-        if let Some(signal) = interrupted() {
-            return signal;
+        if let Some(value) = ready() {
+            return value;
         }
         notified.await;
     }

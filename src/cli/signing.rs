@@ -59,18 +59,14 @@ impl SignArgs {
     }
 
     /// The key's password: `--sign-key-password` (or its variable), else `COSIGN_PASSWORD`; an
-    /// empty value is none (cosign's empty password is tried then anyway).
-    fn password(&self) -> Option<String> {
+    /// empty value is none (cosign's empty password is tried then anyway). A secret: the
+    /// redactor takes it.
+    #[must_use]
+    pub fn password(&self) -> Option<String> {
         self.sign_key_password
             .clone()
             .or_else(|| std::env::var("COSIGN_PASSWORD").ok())
             .filter(|p| !p.is_empty())
-    }
-
-    /// The password, for the redactor (the key's text is [`Self::secret_text`]).
-    #[must_use]
-    pub fn secrets(&self) -> Vec<String> {
-        self.password().into_iter().collect()
     }
 
     /// The key's text, when given as PEM (for the redactor).

@@ -38,7 +38,7 @@ fn redactor(args: &PromoteArgs) -> Redactor {
     {
         redactor.add(secret, None);
     }
-    for password in args.sign.secrets() {
+    if let Some(password) = args.sign.password() {
         redactor.add(&password, None);
     }
     if let Some(pem) = args.sign.secret_text() {

@@ -1,7 +1,7 @@
 //! Blob transfers of the Copy stage: each blob is skipped (HEAD), mounted, or streamed GET→PUT
 //! through a [`VerifyingStream`] that hashes and counts it, in parallel under a semaphore. Where
 //! the destination is probed first (a re-run, a dry run) every blob is HEADed up front,
-//! [`PROBE_CONCURRENCY`] at once, and only the missing ones become transfers. The
+//! [`LOOKUP_CONCURRENCY`] at once, and only the missing ones become transfers. The
 //! transfer of a blob owns its attempt budget: each attempt (HEAD, POST, GET→PUT) sends every
 //! request once, and a failed attempt restarts the whole transfer, so no request of it is sent
 //! more than `--retry-attempts` times. Input: the graph's blobs; output: one [`BlobRecord`] per
@@ -23,13 +23,8 @@ use crate::media::Descriptor;
 use crate::reference::Reference;
 use crate::registry::retry::Budget;
 use crate::registry::transport::BodyStream;
-use crate::registry::{RegistryClient, UploadStart};
+use crate::registry::{LOOKUP_CONCURRENCY, RegistryClient, UploadStart};
 use crate::resolve::ImageGraph;
-
-/// Destination HEADs in flight at once when the blobs are probed up front: a HEAD costs the
-/// registry little, and a 200-layer re-run is 7 round trips instead of 25 at `--concurrency` 8
-/// (under the Node action each round trip is also a call to the host).
-pub const PROBE_CONCURRENCY: usize = 32;
 
 pub(super) async fn copy_blobs(
     source: &Arc<RegistryClient>,
@@ -129,7 +124,7 @@ pub(super) async fn copy_blobs(
     Ok(done.into_iter().flatten().collect())
 }
 
-/// HEADs every blob at the destination, [`PROBE_CONCURRENCY`] at once: the record of each one
+/// HEADs every blob at the destination, [`LOOKUP_CONCURRENCY`] at once: the record of each one
 /// the destination has (skipped, as [`BlobJob::confirm`] judges it), `None` for the others.
 ///
 /// # Errors
@@ -150,7 +145,7 @@ async fn probe_all(
                 })?;
             Ok::<_, Error>((i, present.then(|| (blob, millis(started)))))
         })
-        .buffer_unordered(PROBE_CONCURRENCY);
+        .buffer_unordered(LOOKUP_CONCURRENCY);
     futures_util::pin_mut!(probes);
     let mut done = vec![None; blobs.len()];
     while let Some(probe) = probes.next().await {

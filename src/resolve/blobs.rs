@@ -17,11 +17,6 @@ use crate::registry::RegistryClient;
 use crate::registry::retry::Budget;
 use crate::registry::transport::BodyStream;
 
-/// HEAD requests in flight at once: a HEAD costs the registry little, and the 200 blobs of an
-/// image are 7 round trips instead of 25 at 8 (as the copy's up-front probe,
-/// `copy::blobs::PROBE_CONCURRENCY`).
-const HEAD_CONCURRENCY: usize = 32;
-
 /// Deep-mode downloads in flight per core: two keep every core hashing while the registry is
 /// still sending the next bytes (measured on 2 cores with app/big; see bench/verify.sh).
 const DEEP_STREAMS_PER_CORE: usize = 2;
@@ -168,7 +163,7 @@ async fn head_all(
             };
             (digest, state)
         })
-        .buffer_unordered(HEAD_CONCURRENCY)
+        .buffer_unordered(crate::registry::LOOKUP_CONCURRENCY)
         .collect()
         .await
 }

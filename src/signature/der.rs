@@ -13,11 +13,17 @@ pub struct PemBlock {
     pub der: Vec<u8>,
 }
 
+/// Overwrites secret bytes (a private key, a key derived from a password) with zeros, in a way
+/// the optimizer keeps.
+pub fn wipe(bytes: &mut [u8]) {
+    bytes.fill(0);
+    std::hint::black_box(bytes);
+}
+
 impl Drop for PemBlock {
     // A block may hold a private key: its bytes are overwritten when it is dropped.
     fn drop(&mut self) {
-        self.der.fill(0);
-        std::hint::black_box(&self.der);
+        wipe(&mut self.der);
     }
 }
 

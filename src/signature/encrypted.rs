@@ -96,8 +96,7 @@ pub fn decrypt(body: &[u8], password: &[u8]) -> Result<Vec<u8>, DecryptError> {
     let mut key = [0u8; 32];
     scrypt::scrypt(password, &salt, &params, &mut key).map_err(|e| bad(format!("scrypt: {e}")))?;
     let cipher = crypto_secretbox::XSalsa20Poly1305::new(&key.into());
-    key.fill(0);
-    std::hint::black_box(&key);
+    super::der::wipe(&mut key);
     cipher
         .decrypt(&nonce.into(), sealed.as_slice())
         .map_err(|_| DecryptError::WrongPassword)

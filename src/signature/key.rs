@@ -297,8 +297,7 @@ impl std::fmt::Debug for PrivateKey {
 
 impl Drop for PrivateKey {
     fn drop(&mut self) {
-        self.pkcs8.fill(0);
-        std::hint::black_box(&self.pkcs8);
+        der::wipe(&mut self.pkcs8);
     }
 }
 
@@ -342,8 +341,7 @@ impl PrivateKey {
                             (DecryptError::Malformed(m), _) => KeyError::EncryptedMalformed(m),
                         })?;
                     let key = Self::from_pkcs8_der(&pkcs8);
-                    pkcs8.fill(0);
-                    std::hint::black_box(&pkcs8);
+                    der::wipe(&mut pkcs8);
                     keys.push(key?);
                 }
                 "RSA PRIVATE KEY" => return Err(KeyError::Unsupported("an RSA key".to_owned())),
