@@ -216,13 +216,7 @@ fn node_action_signs_the_promotion_and_cosign_verifies_it() {
             );
             let (signed, _, _) = cosign_verifies(&cosign, &other, &reference);
             assert!(!signed, "{label} {format}: another key must not verify");
-            // The runner's masks aside (`::add-mask::`, the one place a secret may be written).
-            let all: String = run
-                .everything()
-                .lines()
-                .filter(|l| !l.starts_with("::add-mask::"))
-                .collect::<Vec<_>>()
-                .join("\n");
+            let all = run.unmasked();
             for line in &body {
                 assert!(!all.contains(line), "{label}: the key's text shows:\n{all}");
             }
@@ -258,12 +252,7 @@ fn node_action_signs_with_cosigns_encrypted_key() {
         let (signed, attested, out) =
             cosign_verifies(&cosign, &data("cosign-encrypted.pub"), &reference);
         assert!(signed && attested, "{label}: cosign refused: {out}");
-        let all: String = run
-            .everything()
-            .lines()
-            .filter(|l| !l.starts_with("::add-mask::"))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let all = run.unmasked();
         assert!(
             !all.contains(password),
             "{label}: the password shows:\n{all}"

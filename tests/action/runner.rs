@@ -69,6 +69,16 @@ impl Run {
         }
         all
     }
+
+    /// [`Self::everything`] without the runner's masks (`::add-mask::` lines, the one place a
+    /// secret may be written).
+    pub fn unmasked(&self) -> String {
+        self.everything()
+            .lines()
+            .filter(|l| !l.starts_with("::add-mask::"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 }
 
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
