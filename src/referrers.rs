@@ -153,45 +153,78 @@ pub async fn list(
     repo: &Reference,
     subject: &Digest,
 ) -> Result<Referrers> {
-    if cached(repo) != Some(ReferrersApi::Unsupported) {
-        let mut descriptors = Vec::new();
-        let mut next: Option<String> = None;
-        for page_no in 0..MAX_PAGES {
-            let page = client
-                .get_referrers_page(repo, subject, next.as_deref())
-                .await?;
-            if page.status != 200 {
-                if page_no == 0 {
-                    remember(repo, ReferrersApi::Unsupported);
-                    break;
-                }
-                return Err(Error::registry(format!(
-                    "referrers of {subject} in {}: page {} answered HTTP {}",
-                    repo.name(),
-                    page_no + 1,
-                    page.status
-                )));
+    match cached(repo) {
+        Some(ReferrersApi::Unsupported) => listed_in_fallback(client, repo, subject).await,
+        Some(ReferrersApi::Supported) => match listed_by_api(client, repo, subject).await? {
+            Some(r) => Ok(r),
+            None => listed_in_fallback(client, repo, subject).await,
+        },
+        // Not known yet for this repository: ask the API and read the fallback tag at once, one
+        // round trip instead of two where the API is missing (one spare GET where it answers).
+        None => {
+            let (api, fallback) = futures_util::future::join(
+                listed_by_api(client, repo, subject),
+                listed_in_fallback(client, repo, subject),
+            )
+            .await;
+            match api? {
+                Some(r) => Ok(r),
+                None => fallback,
             }
-            remember(repo, ReferrersApi::Supported);
-            let what = format!("referrers of {subject} in {}", repo.name());
-            descriptors.extend(index_entries(&what, &page.body)?);
-            match page.next {
-                Some(n) => next = Some(n),
-                None => {
-                    return Ok(Referrers {
-                        path: Path::Api,
-                        descriptors: dedupe(descriptors),
-                    });
-                }
-            }
-        }
-        if cached(repo) == Some(ReferrersApi::Supported) {
-            return Err(Error::registry(format!(
-                "referrers of {subject} in {}: more than {MAX_PAGES} pages",
-                repo.name()
-            )));
         }
     }
+}
+
+/// Every page of the referrers API's listing of `subject`; `None` (and the repository remembered
+/// as without the API) when the first page is not a 200.
+async fn listed_by_api(
+    client: &RegistryClient,
+    repo: &Reference,
+    subject: &Digest,
+) -> Result<Option<Referrers>> {
+    let mut descriptors = Vec::new();
+    let mut next: Option<String> = None;
+    for page_no in 0..MAX_PAGES {
+        let page = client
+            .get_referrers_page(repo, subject, next.as_deref())
+            .await?;
+        if page.status != 200 {
+            if page_no == 0 {
+                remember(repo, ReferrersApi::Unsupported);
+                return Ok(None);
+            }
+            return Err(Error::registry(format!(
+                "referrers of {subject} in {}: page {} answered HTTP {}",
+                repo.name(),
+                page_no + 1,
+                page.status
+            )));
+        }
+        remember(repo, ReferrersApi::Supported);
+        let what = format!("referrers of {subject} in {}", repo.name());
+        descriptors.extend(index_entries(&what, &page.body)?);
+        match page.next {
+            Some(n) => next = Some(n),
+            None => {
+                return Ok(Some(Referrers {
+                    path: Path::Api,
+                    descriptors: dedupe(descriptors),
+                }));
+            }
+        }
+    }
+    Err(Error::registry(format!(
+        "referrers of {subject} in {}: more than {MAX_PAGES} pages",
+        repo.name()
+    )))
+}
+
+/// The referrers of `subject` that its fallback index lists (none when the tag is absent).
+async fn listed_in_fallback(
+    client: &RegistryClient,
+    repo: &Reference,
+    subject: &Digest,
+) -> Result<Referrers> {
     let descriptors = match fallback_index(client, repo, subject).await? {
         Some(index) => index_descriptors(&index, repo, subject)?,
         None => Vec::new(),

@@ -276,3 +276,64 @@ async fn attach_refuses_a_manifest_for_another_subject() {
     assert_eq!(e.category, Category::Validation, "{e}");
     assert!(e.message.contains("its subject is"), "{e}");
 }
+
+/// Where it is not known yet whether a repository has the API, the first listing asks the API
+/// and reads the fallback tag at once (one round trip, not two, on a registry without it): the
+/// fallback GET goes out even when the API's answer turns out to be an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_listing_asks_the_api_and_the_fallback_tag_at_once() {
+    use support::proxy::{Fault, FaultProxy, Rule};
+    let r = registries();
+    let (at_registry, subject) = image(&r.production, "both-at-once").await;
+    let proxy = FaultProxy::start(
+        &r.production,
+        vec![Rule::new(
+            "/referrers/",
+            Fault::oci_error(403, "DENIED", "not for you"),
+        )],
+    )
+    .await;
+    let repo = Reference::parse(&format!(
+        "{}/{}:1.0",
+        proxy.addr(),
+        at_registry.repository()
+    ))
+    .unwrap();
+    let e = referrers::list(&client(), &repo, &subject)
+        .await
+        .unwrap_err();
+    assert_eq!(e.category, Category::Permission, "{e}");
+    let fallback = format!("/manifests/{}", referrers::fallback_tag(&subject));
+    assert_eq!(
+        proxy.count("GET", "/referrers/"),
+        1,
+        "{:?}",
+        proxy.requests()
+    );
+    assert_eq!(proxy.count("GET", &fallback), 1, "{:?}", proxy.requests());
+
+    // Without a fault: the first listing sends both; once the repository is known to lack the
+    // API, a listing is the fallback GET alone.
+    let proxy = FaultProxy::start(&r.production, vec![]).await;
+    let (at_registry, subject) = image(&r.production, "known-fallback").await;
+    let repo = Reference::parse(&format!(
+        "{}/{}:1.0",
+        proxy.addr(),
+        at_registry.repository()
+    ))
+    .unwrap();
+    let c = client();
+    for _ in 0..2 {
+        let listed = referrers::list(&c, &repo, &subject).await.unwrap();
+        assert_eq!(listed.path, Path::FallbackTag);
+        assert!(listed.descriptors.is_empty());
+    }
+    let fallback = format!("/manifests/{}", referrers::fallback_tag(&subject));
+    assert_eq!(
+        proxy.count("GET", "/referrers/"),
+        1,
+        "{:?}",
+        proxy.requests()
+    );
+    assert_eq!(proxy.count("GET", &fallback), 2, "{:?}", proxy.requests());
+}
