@@ -15,6 +15,7 @@ import { createRequire } from "node:module";
 const require = createRequire(import.meta.url);
 const http = require("node:http");
 const https = require("node:https");
+const tls = require("node:tls");
 
 const agents = {
   "http:": [http, new http.Agent({ keepAlive: true })],
@@ -121,6 +122,12 @@ function exchange(request) {
 
 export default function create() {
   return (operation, args) => {
+    // `load`: sent by the worker itself when it starts (bundle.mjs), so that this module and
+    // Node's http/https are loaded, and the TLS trust store read, before the first exchange.
+    if (operation === "load") {
+      tls.createSecureContext();
+      return null;
+    }
     if (operation !== "send-all") throw new Error(`unknown operation ${operation}`);
     return Promise.all(args[0].map((request) => exchange(request).then((response) => ({ response }), (error) => ({ error }))));
   };

@@ -1969,5 +1969,6 @@ function futureDispose(id, ownsState) {
 let uncaughtException;
 process.on("uncaughtException", (err) => uncaughtException = err);
 const debug = runAsWorker(handle);
+if (workerData) callExtension(new URL("./http-worker.mjs", import.meta.url).href, "load", []).catch(() => {});
 //#endregion
 export { createFuture, createReadableStream, createReadableStreamPollState, createWritableStream, futureDispose, futureTakeValue, futures, getStreamOrThrow, log, pollStateReady, polls, streams, verifyPollsDroppedForDrop };
