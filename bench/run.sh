@@ -17,7 +17,8 @@
 # Scenarios (--only takes a comma-separated subset):
 #   xreg-small xreg-multi xreg-big xreg-many   staging -> production (multi: skopeo --all; big: + the
 #                                              streaming floor, scripts/harness/floor-copy.sh; many: +
-#                                              `image-promote promote` with the default policy's checks)
+#                                              `image-promote promote` with the default policy's checks
+#                                              and the three-requests-per-blob floor, floor-copy.sh)
 #   xrepo-big-fresh   production app/big -> production promoted/big (image-promote, crane and oras mount;
 #                     skopeo with an empty cache does not)
 #   recopy-big        staging -> production when production already has app/big
@@ -544,7 +545,7 @@ for sc in $ALL; do
     xreg-small) run_xreg "$sc" small "image-promote,$PEER_LIST" ;;
     xreg-multi) run_xreg "$sc" multi "image-promote,$PEER_LIST" "${SC_ARGS_MULTI[@]}" ;;
     xreg-big)   run_xreg "$sc" big "image-promote,$PEER_LIST,floor" ;;
-    xreg-many)  run_xreg "$sc" many "image-promote,image-promote promote,$PEER_LIST" ;;
+    xreg-many)  run_xreg "$sc" many "image-promote,image-promote promote,$PEER_LIST,floor" ;;
     xrepo-big-fresh) run_xrepo "$sc" ;;
     recopy-big) run_recopy "$sc" ;;
     secure-big)  run_secure "$sc" big "image-promote,$PEER_LIST" ;;
