@@ -218,6 +218,73 @@ async fn permanent_403_fails_fast_without_retry_storm() {
     );
 }
 
+/// `promote`'s first two conditions go out together: the destination is reached while the
+/// source's HEAD is still out, and a refused source is still what the run reports (exit 5,
+/// `source-pull` failed), with nothing written to the destination.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_source_head_and_the_destination_ping_go_out_together() {
+    let (r, src, dst) = setup().await;
+    src.set_rules(vec![
+        Rule::new(
+            "/manifests/1.0",
+            Fault::oci_error(403, "DENIED", "requested access to the resource is denied"),
+        )
+        .method(Method::HEAD)
+        .times(1000),
+    ]);
+    let repo = unique("faults-conditions");
+    let audit = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "promote".to_owned(),
+        format!("{}/app/small:1.0", src.addr()),
+        format!("{}/{repo}:1.0", dst.addr()),
+        "--audit-dir".to_owned(),
+        audit.path().display().to_string(),
+    ];
+    args.extend(fast_retries());
+    let (out, _) = run(args).await;
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        dst.count("GET", "/v2/") >= 1,
+        "the destination was not reached while the source HEAD was out: {:?}",
+        dst.requests()
+    );
+    assert!(
+        dst.requests()
+            .iter()
+            .all(|q| q.method == "GET" && q.path_and_query == "/v2/"),
+        "only the destination's ping: {:?}",
+        dst.requests()
+    );
+    let file = std::fs::read_dir(audit.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("an audit file");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let conditions: Vec<(String, String)> = record["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_owned(),
+                c["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        conditions,
+        vec![("source-pull".to_owned(), "failed".to_owned())],
+        "{record}"
+    );
+    assert_eq!(
+        skopeo_digest(&format!("{}/{repo}:1.0", r.production), &plain()),
+        None
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_beyond_max_delay_fails_at_once() {
     let (_r, src, dst) = setup().await;

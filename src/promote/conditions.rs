@@ -12,12 +12,22 @@ use crate::report::record::{Condition, ConditionStatus, millis_since};
 use crate::tags::{TagPlan, destination_tags};
 
 fn condition(rec: &Recorder<'_>, id: &str, status: ConditionStatus, message: String, t: Instant) {
+    condition_took(rec, id, status, message, millis_since(t));
+}
+
+fn condition_took(
+    rec: &Recorder<'_>,
+    id: &str,
+    status: ConditionStatus,
+    message: String,
+    duration_ms: u64,
+) {
     rec.with(|r| {
         r.conditions.push(Condition {
             id: id.to_owned(),
             status,
             message,
-            duration_ms: millis_since(t),
+            duration_ms,
         });
     });
 }
@@ -51,44 +61,73 @@ pub(super) async fn validate_conditions(
         condition(rec, "approval", ConditionStatus::Passed, shown, t);
     }
 
+    // The source's HEAD and the destination's first contact go out together (reads, one round
+    // trip instead of two); they are judged in this order, the source's failure first.
     let t = Instant::now();
-    let found = check!(
-        "source-pull",
-        t,
-        source.head_manifest(src, &src.manifest_reference()).await
-    );
+    let ((found, found_ms), (reached, reached_ms)) = futures_util::future::join(
+        async {
+            let found = source.head_manifest(src, &src.manifest_reference()).await;
+            (found, millis_since(t))
+        },
+        async {
+            let reached = destination.base_url(dst.api_host()).await;
+            (reached, millis_since(t))
+        },
+    )
+    .await;
+    let found = match found {
+        Ok(found) => found,
+        Err(e) => {
+            condition_took(
+                rec,
+                "source-pull",
+                ConditionStatus::Failed,
+                e.message.clone(),
+                found_ms,
+            );
+            return Err(e);
+        }
+    };
     let Some(digest) = found else {
         let e = Error::registry(format!("the source image {src} was not found"))
             .hint("check that the image exists in the source registry and that the reference is spelled right");
-        condition(
+        condition_took(
             rec,
             "source-pull",
             ConditionStatus::Failed,
             e.message.clone(),
-            t,
+            found_ms,
         );
         return Err(e);
     };
-    condition(
+    condition_took(
         rec,
         "source-pull",
         ConditionStatus::Passed,
         format!("{src} resolves to {digest}"),
-        t,
+        found_ms,
     );
 
-    let t = Instant::now();
-    let base = check!(
-        "destination-reachable",
-        t,
-        destination.base_url(dst.api_host()).await
-    );
-    condition(
+    let base = match reached {
+        Ok(base) => base,
+        Err(e) => {
+            let message = e.message.clone();
+            condition_took(
+                rec,
+                "destination-reachable",
+                ConditionStatus::Failed,
+                message,
+                reached_ms,
+            );
+            return Err(e);
+        }
+    };
+    condition_took(
         rec,
         "destination-reachable",
         ConditionStatus::Passed,
         format!("{} answers at {base}", dst.registry()),
-        t,
+        reached_ms,
     );
 
     // The tag plan, before an upload session is opened: a refused tag leaves the destination
