@@ -56,7 +56,8 @@
 #   --sweep LIST         concurrencies for the conc-* scenarios (default 4,8,16)
 #   --keep-going         record a failed image-promote copy and go on (exit 1 at the end)
 #   --wait-quiet SECS    before starting, wait up to SECS for the machine to be idle (< 10 % busy over 5 s)
-#   --results FILE       where the Markdown report goes besides stdout (default bench/RESULTS.md);
+#   --results FILE       where the Markdown report goes besides stdout (default bench/RESULTS.md;
+#                        with --only, none unless --results is given);
 #                        --no-results-file writes it only to DIR/report.md. bench/notes.md, if present,
 #                        is appended to the report (hand-written analysis of a run)
 #   --report-only        do not measure: render DIR's last finished run again (RESULTS file, stdout), e.g.
@@ -71,7 +72,7 @@ export LC_ALL=C
 CMDLINE="bench/run.sh $*"
 
 RUNS=3 only="" build=1 BIN="" bin_given=0 musl=1 OUT=/tmp/image-promote-bench shared=0 keep_regs=0 keep_going=0
-wait_quiet=0 RESULTS=$BENCH/RESULTS.md SWEEP=4,8,16 install=0 from_head=0 RETRY_NOISY=1 NICE=-10 report_only=0
+wait_quiet=0 RESULTS=$BENCH/RESULTS.md results_given=0 SWEEP=4,8,16 install=0 from_head=0 RETRY_NOISY=1 NICE=-10 report_only=0
 [ "$(id -u)" = 0 ] || NICE=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -85,8 +86,8 @@ while [ $# -gt 0 ]; do
     --keep-registries) keep_regs=1; shift ;;
     --keep-going) keep_going=1; shift ;;
     --wait-quiet) wait_quiet=$2; shift 2 ;;
-    --results) RESULTS=$2; shift 2 ;;
-    --no-results-file) RESULTS=""; shift ;;
+    --results) RESULTS=$2; results_given=1; shift 2 ;;
+    --no-results-file) RESULTS=""; results_given=1; shift ;;
     --sweep) SWEEP=$2; shift 2 ;;
     --install-deps) install=1; shift ;;
     --build-from-head) from_head=1; shift ;;
@@ -97,6 +98,8 @@ while [ $# -gt 0 ]; do
     *) echo "bench/run.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+# A partial run (--only) does not replace the committed bench/RESULTS.md unless --results says so.
+if [ -n "$only" ] && [ "$results_given" = 0 ]; then RESULTS=""; fi
 case "$RUNS" in ''|*[!0-9]*|0) echo "bench/run.sh: --runs needs a positive integer" >&2; exit 2 ;; esac
 case "$RETRY_NOISY" in ''|*[!0-9]*) echo "bench/run.sh: --retry-noisy needs an integer" >&2; exit 2 ;; esac
 case "$OUT" in /*) ;; *) OUT=$(pwd)/$OUT ;; esac
