@@ -25,7 +25,7 @@ use image_promote::registry::scheme::Connection;
 use image_promote::registry::transport::TransportOptions;
 use serde_json::Value;
 use support::cosign::Cosign;
-use support::harness::{ferro, promote, registries, text, unique};
+use support::harness::{audit_in, ferro, pairs, promote, registries, text, unique};
 use support::oci::{self, OCI_MANIFEST, upload_blob};
 
 const EMPTY: &[u8] = b"{}";
@@ -173,20 +173,6 @@ async fn signed_small(cosign: &Cosign, kind: Kind) -> (String, Digest, Digest) {
     (repo, digest, bundle)
 }
 
-/// The audit record of a promote run in `dir`.
-fn audit(dir: &std::path::Path) -> Value {
-    let file = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("promotion-") && n.ends_with(".json"))
-        })
-        .expect("an audit file");
-    serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap()
-}
-
 fn promote_to(src: &str, dst: &str, extra: &[&str]) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let audit_dir = dir.path().display().to_string();
@@ -194,21 +180,11 @@ fn promote_to(src: &str, dst: &str, extra: &[&str]) -> Value {
     args.extend_from_slice(extra);
     args.extend([src, dst]);
     run(&args);
-    audit(dir.path())
+    audit_in(dir.path())
 }
 
 fn statuses(record: &Value) -> Vec<(String, String)> {
-    record["copy"]["referrers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["kind"].as_str().unwrap().to_owned(),
-                r["status"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
+    pairs(&record["copy"]["referrers"], "kind", "status")
 }
 
 /// `copy --json` of `src` to `dst`: (source, destination) requests.
@@ -537,7 +513,7 @@ async fn a_failure_to_carry_fails_the_promotion_before_the_tags() {
         "{}",
         text(&out)
     );
-    let record = audit(dir.path());
+    let record = audit_in(dir.path());
     assert_eq!(record["status"], "failed", "{record}");
     assert_eq!(record["errors"][0]["category"], "REGISTRY", "{record}");
     assert_eq!(tag(&dst, "1.0").await, None, "no tag after a failed carry");

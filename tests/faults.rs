@@ -11,7 +11,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use support::harness::{plain, promote, registries, skopeo_digest, text, unique};
+use support::harness::{audit_in, pairs, plain, promote, registries, skopeo_digest, text, unique};
 use support::proxy::{Fault, FaultProxy, Rule};
 
 const SMALL: &str = "sha256:8d5f14e4878aea65da3611b8ae2f24a3366990c2c468abee5b2c31f4c7aee992";
@@ -256,24 +256,8 @@ async fn the_source_head_and_the_destination_ping_go_out_together() {
         "only the destination's ping: {:?}",
         dst.requests()
     );
-    let file = std::fs::read_dir(audit.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "json"))
-        .expect("an audit file");
-    let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
-    let conditions: Vec<(String, String)> = record["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["id"].as_str().unwrap().to_owned(),
-                c["status"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let record = audit_in(audit.path());
+    let conditions = pairs(&record["conditions"], "id", "status");
     assert_eq!(
         conditions,
         vec![("source-pull".to_owned(), "failed".to_owned())],

@@ -283,6 +283,10 @@ async fn attach_refuses_a_manifest_for_another_subject() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_listing_asks_the_api_and_the_fallback_tag_at_once() {
     use support::proxy::{Fault, FaultProxy, Rule};
+    // The same repository, reached through `proxy`.
+    let via = |proxy: &FaultProxy, repo: &Reference| {
+        Reference::parse(&format!("{}/{}:1.0", proxy.addr(), repo.repository())).unwrap()
+    };
     let r = registries();
     let (at_registry, subject) = image(&r.production, "both-at-once").await;
     let proxy = FaultProxy::start(
@@ -293,12 +297,7 @@ async fn the_first_listing_asks_the_api_and_the_fallback_tag_at_once() {
         )],
     )
     .await;
-    let repo = Reference::parse(&format!(
-        "{}/{}:1.0",
-        proxy.addr(),
-        at_registry.repository()
-    ))
-    .unwrap();
+    let repo = via(&proxy, &at_registry);
     let e = referrers::list(&client(), &repo, &subject)
         .await
         .unwrap_err();
@@ -316,12 +315,7 @@ async fn the_first_listing_asks_the_api_and_the_fallback_tag_at_once() {
     // API, a listing is the fallback GET alone.
     let proxy = FaultProxy::start(&r.production, vec![]).await;
     let (at_registry, subject) = image(&r.production, "known-fallback").await;
-    let repo = Reference::parse(&format!(
-        "{}/{}:1.0",
-        proxy.addr(),
-        at_registry.repository()
-    ))
-    .unwrap();
+    let repo = via(&proxy, &at_registry);
     let c = client();
     for _ in 0..2 {
         let listed = referrers::list(&c, &repo, &subject).await.unwrap();

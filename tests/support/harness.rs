@@ -142,6 +142,36 @@ pub fn text(out: &Output) -> String {
     )
 }
 
+/// The audit record (`promotion-*.json`) that a promote run wrote into `dir`.
+pub fn audit_in(dir: &Path) -> serde_json::Value {
+    let file = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("promotion-") && n.ends_with(".json"))
+        })
+        .expect("an audit file");
+    serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap()
+}
+
+/// The (`a`, `b`) string fields of each object of the JSON array `items`, in order (e.g. a
+/// record's conditions as (id, status)).
+pub fn pairs(items: &serde_json::Value, a: &str, b: &str) -> Vec<(String, String)> {
+    items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x[a].as_str().unwrap().to_owned(),
+                x[b].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// The manifest digest skopeo sees (sha256 of `skopeo inspect --raw`), or `None` if absent.
 pub fn skopeo_digest(reference: &str, extra: &[&str]) -> Option<String> {
     let out = Command::new("skopeo")
