@@ -15,6 +15,18 @@ fn condition(rec: &Recorder<'_>, id: &str, status: ConditionStatus, message: Str
     condition_took(rec, id, status, message, millis_since(t));
 }
 
+/// Records condition `id` as failed with `e`'s message after `duration_ms`; gives `e` back.
+fn failed(rec: &Recorder<'_>, id: &str, e: Error, duration_ms: u64) -> Error {
+    condition_took(
+        rec,
+        id,
+        ConditionStatus::Failed,
+        e.message.clone(),
+        duration_ms,
+    );
+    e
+}
+
 fn condition_took(
     rec: &Recorder<'_>,
     id: &str,
@@ -45,13 +57,7 @@ pub(super) async fn validate_conditions(
     let (src, dst) = (&plan.source, &plan.destination);
     macro_rules! check {
         ($id:expr, $t:expr, $e:expr) => {
-            match $e {
-                Ok(v) => v,
-                Err(e) => {
-                    condition(rec, $id, ConditionStatus::Failed, e.message.clone(), $t);
-                    return Err(e);
-                }
-            }
+            $e.map_err(|e| failed(rec, $id, e, millis_since($t)))?
         };
     }
 
@@ -75,31 +81,14 @@ pub(super) async fn validate_conditions(
         },
     )
     .await;
-    let found = match found {
-        Ok(found) => found,
-        Err(e) => {
-            condition_took(
-                rec,
-                "source-pull",
-                ConditionStatus::Failed,
-                e.message.clone(),
-                found_ms,
-            );
-            return Err(e);
-        }
-    };
-    let Some(digest) = found else {
-        let e = Error::registry(format!("the source image {src} was not found"))
-            .hint("check that the image exists in the source registry and that the reference is spelled right");
-        condition_took(
-            rec,
-            "source-pull",
-            ConditionStatus::Failed,
-            e.message.clone(),
-            found_ms,
-        );
-        return Err(e);
-    };
+    let digest = found
+        .and_then(|found| {
+            found.ok_or_else(|| {
+                Error::registry(format!("the source image {src} was not found"))
+                    .hint("check that the image exists in the source registry and that the reference is spelled right")
+            })
+        })
+        .map_err(|e| failed(rec, "source-pull", e, found_ms))?;
     condition_took(
         rec,
         "source-pull",
@@ -107,21 +96,7 @@ pub(super) async fn validate_conditions(
         format!("{src} resolves to {digest}"),
         found_ms,
     );
-
-    let base = match reached {
-        Ok(base) => base,
-        Err(e) => {
-            let message = e.message.clone();
-            condition_took(
-                rec,
-                "destination-reachable",
-                ConditionStatus::Failed,
-                message,
-                reached_ms,
-            );
-            return Err(e);
-        }
-    };
+    let base = reached.map_err(|e| failed(rec, "destination-reachable", e, reached_ms))?;
     condition_took(
         rec,
         "destination-reachable",
