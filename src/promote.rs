@@ -26,7 +26,7 @@ use crate::release::ledger;
 use crate::report::record::{
     Check, CopySummary, Image, Override, Promotion, State, Status, millis_since,
 };
-use crate::resolve::{ImageGraph, resolve_graph};
+use crate::resolve::{ImageGraph, resolve_graph_from};
 use crate::tags::TagPlan;
 
 mod conditions;
@@ -225,12 +225,12 @@ async fn pipeline(
     let t = Instant::now();
     let conditions = validate_conditions(plan, &source, &destination, rec).await;
     rec.with(|r| r.timings.validate_ms = Some(millis_since(t)));
-    let mut tags = conditions?;
+    let (tags, root) = conditions?;
     crate::runtime::check_interrupted()?;
 
     rec.enter(State::ValidationRunning);
     let t = Instant::now();
-    let graph = resolve_graph(&source, src).await?;
+    let graph = resolve_graph_from(&source, src, root).await?;
     rec.with(|r| {
         r.timings.resolve_ms = Some(millis_since(t));
         r.image = Some(Image::from_graph(&graph));
@@ -240,11 +240,6 @@ async fn pipeline(
     rec.with(|r| r.timings.checks_ms = Some(millis_since(t)));
     let graph = graph?;
     crate::runtime::check_interrupted()?;
-    if graph.root.digest != tags.target {
-        // The source tag moved between the HEAD and the resolve: judge the tags again.
-        tags = tags.retarget(&graph.root.digest);
-        tags.ensure_allowed()?;
-    }
 
     let options = CopyOptions {
         concurrency: plan.concurrency.max(1),

@@ -120,12 +120,6 @@ pub struct TagPlan {
 }
 
 impl TagPlan {
-    /// The tags of the plan, in the order they are written.
-    #[must_use]
-    pub fn tag_names(&self) -> Vec<String> {
-        self.entries.iter().map(|e| e.tag.clone()).collect()
-    }
-
     /// Decides each tag from the digest it points at now (`heads`: tag → previous digest, in
     /// order): absent → create, at `target` → keep, elsewhere → move, unless it is a version tag
     /// and `allow_tag_move` is off → refuse. Pure: no request is sent.
@@ -158,17 +152,6 @@ impl TagPlan {
             allow_tag_move,
             entries,
         }
-    }
-
-    /// The same tags (same previous digests) decided for another target digest.
-    #[must_use]
-    pub fn retarget(&self, target: &Digest) -> Self {
-        let heads = self
-            .entries
-            .iter()
-            .map(|e| (e.tag.clone(), e.previous.clone()))
-            .collect();
-        Self::decide(&self.destination, target, heads, self.allow_tag_move)
     }
 
     /// The refused tags.
@@ -234,7 +217,8 @@ pub async fn plan(
     Ok(TagPlan::decide(destination, target, heads, allow_tag_move))
 }
 
-/// HEADs every tag at `destination`: (tag, the digest it points at). Read-only and independent
+/// HEADs every tag at `destination`, all at once: (tag, the digest it points at), in the order
+/// of `tags`. Read-only and independent
 /// of the source, so a command may send these while it resolves the source, then decide the plan
 /// with [`TagPlan::decide`].
 ///
@@ -245,15 +229,49 @@ pub async fn head_tags(
     destination: &Reference,
     tags: &[String],
 ) -> Result<Vec<(String, Option<Digest>)>> {
-    let mut heads = Vec::with_capacity(tags.len());
-    for tag in tags {
-        crate::runtime::check_interrupted()?;
+    crate::runtime::check_interrupted()?;
+    // All at once (reads; a promotion names a few tags): one round trip for any number of tags.
+    futures_util::future::try_join_all(tags.iter().map(|tag| async move {
         let previous = client
             .head_manifest(&destination.with_tag(tag), tag)
             .await?;
-        heads.push((tag.clone(), previous));
-    }
-    Ok(heads)
+        Ok::<_, crate::error::Error>((tag.clone(), previous))
+    }))
+    .await
+}
+
+/// The tags' states just before they are written, for [`apply_checked`]: each tag the plan
+/// writes is HEADed again (all at once) so that one another writer moved since the plan is
+/// refused, not overwritten; a tag the plan keeps (at the target already) is not asked again,
+/// since nothing is written to it.
+///
+/// # Errors
+/// Registry, network and access errors of the HEAD requests.
+pub async fn recheck(
+    client: &RegistryClient,
+    plan: &TagPlan,
+) -> Result<Vec<(String, Option<Digest>)>> {
+    let written: Vec<String> = plan
+        .entries
+        .iter()
+        .filter(|e| e.writes())
+        .map(|e| e.tag.clone())
+        .collect();
+    let mut heads = head_tags(client, &plan.destination, &written)
+        .await?
+        .into_iter();
+    plan.entries
+        .iter()
+        .map(|e| {
+            if e.writes() {
+                heads
+                    .next()
+                    .ok_or_else(|| Error::internal("a tag's re-check is missing"))
+            } else {
+                Ok((e.tag.clone(), e.previous.clone()))
+            }
+        })
+        .collect()
 }
 
 /// A tag's state before and after.
@@ -285,13 +303,13 @@ pub async fn apply(
     let now = if dry_run {
         Vec::new()
     } else {
-        head_tags(client, &plan.destination, &plan.tag_names()).await?
+        recheck(client, plan).await?
     };
     apply_checked(client, plan, manifest, dry_run, now).await
 }
 
-/// [`apply`] with the tags HEADed already (by [`head_tags`] over [`TagPlan::tag_names`], after
-/// the manifests are in place): the copy sends those HEADs while it reads the top manifest back.
+/// [`apply`] with the tags re-checked already (by [`recheck`], after the manifests are in
+/// place): the copy sends those HEADs while it reads the top manifest back.
 ///
 /// # Errors
 /// As [`apply`]; an internal error if `now` does not hold one state per tag.
@@ -429,14 +447,6 @@ mod tests {
         assert_eq!(allowed.refused().count(), 0);
         let writes: Vec<_> = allowed.entries.iter().map(TagDecision::writes).collect();
         assert_eq!(writes, [true, true, false, true, true]);
-
-        // Another target: `2.0` now moves (refused), `prod` is kept.
-        let other = plan.retarget(&a);
-        let actions: Vec<_> = other.entries.iter().map(|e| e.action).collect();
-        assert_eq!(
-            actions[..3],
-            [TagAction::Keep, TagAction::Keep, TagAction::Refuse]
-        );
     }
 
     #[test]

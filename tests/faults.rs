@@ -218,18 +218,18 @@ async fn permanent_403_fails_fast_without_retry_storm() {
     );
 }
 
-/// `promote`'s first two conditions go out together: the destination is reached while the
-/// source's HEAD is still out, and a refused source is still what the run reports (exit 5,
-/// `source-pull` failed), with nothing written to the destination.
+/// `promote`'s first conditions go out together: the destination is reached, and its tag
+/// HEADed, while the source's GET is still out, and a refused source is still what the run
+/// reports (exit 5, `source-pull` failed), with nothing written to the destination.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_source_head_and_the_destination_ping_go_out_together() {
+async fn the_source_pull_and_the_destination_reads_go_out_together() {
     let (r, src, dst) = setup().await;
     src.set_rules(vec![
         Rule::new(
             "/manifests/1.0",
             Fault::oci_error(403, "DENIED", "requested access to the resource is denied"),
         )
-        .method(Method::HEAD)
+        .method(Method::GET)
         .times(1000),
     ]);
     let repo = unique("faults-conditions");
@@ -244,16 +244,24 @@ async fn the_source_head_and_the_destination_ping_go_out_together() {
     args.extend(fast_retries());
     let (out, _) = run(args).await;
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert_eq!(
+        src.count("HEAD", "/manifests/1.0"),
+        0,
+        "the source is asked once, by GET: {:?}",
+        src.requests()
+    );
     assert!(
-        dst.count("GET", "/v2/") >= 1,
-        "the destination was not reached while the source HEAD was out: {:?}",
+        dst.count("GET", "/v2/") >= 1
+            && dst.count("HEAD", &format!("/v2/{repo}/manifests/1.0")) == 1,
+        "the destination was not reached, and its tag read, while the source GET was out: {:?}",
         dst.requests()
     );
     assert!(
         dst.requests()
             .iter()
-            .all(|q| q.method == "GET" && q.path_and_query == "/v2/"),
-        "only the destination's ping: {:?}",
+            .all(|q| (q.method == "GET" && q.path_and_query == "/v2/")
+                || (q.method == "HEAD" && q.path_and_query == format!("/v2/{repo}/manifests/1.0"))),
+        "only the destination's ping and its tag's HEAD: {:?}",
         dst.requests()
     );
     let record = audit_in(audit.path());

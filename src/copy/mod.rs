@@ -307,7 +307,7 @@ pub async fn copy_graph(
             if read_early {
                 let read = futures_util::future::try_join(
                     destination.get_manifest(dst, &root),
-                    crate::tags::head_tags(&destination, &tags.destination, &tags.tag_names()),
+                    crate::tags::recheck(&destination, tags),
                 )
                 .await?;
                 Ok((Some(read), None))
@@ -411,7 +411,7 @@ pub async fn copy_graph(
             None => {
                 let (back, states) = futures_util::future::try_join(
                     destination.get_manifest(dst, &graph.root.digest.to_string()),
-                    crate::tags::head_tags(&destination, &tags.destination, &tags.tag_names()),
+                    crate::tags::recheck(&destination, tags),
                 )
                 .await?;
                 tag_states = states;

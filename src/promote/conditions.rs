@@ -5,7 +5,8 @@
 use std::time::Instant;
 
 use super::{Plan, Recorder};
-use crate::error::{Error, Result};
+use crate::error::{Error, Reason, Result};
+use crate::media::Manifest;
 use crate::registry::retry::Budget;
 use crate::registry::{RegistryClient, UploadStart};
 use crate::report::record::{Condition, ConditionStatus, millis_since};
@@ -47,13 +48,14 @@ fn condition_took(
 /// Checks, before any check or byte moves, that the source can be pulled, the destination
 /// reached, the destination tags planned (none refused: see [`crate::tags`]) and the
 /// destination pushed to. Fails in seconds with AUTHENTICATION / PERMISSION / REFUSED and a hint
-/// instead of after a copy. Returns the tag plan.
+/// instead of after a copy. Returns the tag plan and the source's top manifest (fetched to learn
+/// its digest; the resolve starts from it).
 pub(super) async fn validate_conditions(
     plan: &Plan,
     source: &RegistryClient,
     destination: &RegistryClient,
     rec: &Recorder<'_>,
-) -> Result<TagPlan> {
+) -> Result<(TagPlan, Manifest)> {
     let (src, dst) = (&plan.source, &plan.destination);
     macro_rules! check {
         ($id:expr, $t:expr, $e:expr) => {
@@ -67,28 +69,52 @@ pub(super) async fn validate_conditions(
         condition(rec, "approval", ConditionStatus::Passed, shown, t);
     }
 
-    // The source's HEAD and the destination's first contact go out together (reads, one round
-    // trip instead of two); they are judged in this order, the source's failure first.
+    // The destination's tags follow from the inputs alone, so the destination's arm HEADs them
+    // right after its first contact, while the source's HEAD is out: the source pulled, the
+    // destination reached and its tags read take two round trips, not three. They are judged in
+    // this order (source-pull, destination-reachable, destination-tags), each with its own time.
+    let tags = destination_tags(src, dst, &plan.extra_tags).and_then(|tags| {
+        if tags.is_empty() {
+            return Err(Error::input(format!(
+                "no destination tag: {dst} names no tag and the source {src} has none"
+            ))
+            .hint("give the destination a tag (registry/repo:tag) or pass tags"));
+        }
+        Ok(tags)
+    });
     let t = Instant::now();
-    let ((found, found_ms), (reached, reached_ms)) = futures_util::future::join(
+    let ((found, found_ms), (reached, reached_ms, heads)) = futures_util::future::join(
         async {
-            let found = source.head_manifest(src, &src.manifest_reference()).await;
+            // A GET, not a HEAD: the resolve needs the manifest, so one request serves both.
+            let found = source.get_manifest(src, &src.manifest_reference()).await;
             (found, millis_since(t))
         },
         async {
             let reached = destination.base_url(dst.api_host()).await;
-            (reached, millis_since(t))
+            let reached_ms = millis_since(t);
+            let heads = match (&reached, &tags) {
+                (Ok(_), Ok(tags)) => {
+                    let t = Instant::now();
+                    let heads = crate::tags::head_tags(destination, dst, tags).await;
+                    Some((heads, millis_since(t)))
+                }
+                _ => None,
+            };
+            (reached, reached_ms, heads)
         },
     )
     .await;
-    let digest = found
-        .and_then(|found| {
-            found.ok_or_else(|| {
+    let root = found
+        .map_err(|e| {
+            if e.reason == Reason::ManifestUnknown {
                 Error::registry(format!("the source image {src} was not found"))
                     .hint("check that the image exists in the source registry and that the reference is spelled right")
-            })
+            } else {
+                e
+            }
         })
         .map_err(|e| failed(rec, "source-pull", e, found_ms))?;
+    let digest = root.digest.clone();
     condition_took(
         rec,
         "source-pull",
@@ -107,36 +133,35 @@ pub(super) async fn validate_conditions(
 
     // The tag plan, before an upload session is opened: a refused tag leaves the destination
     // untouched.
-    let t = Instant::now();
-    let tags = destination_tags(src, dst, &plan.extra_tags).and_then(|tags| {
-        if tags.is_empty() {
-            return Err(Error::input(format!(
-                "no destination tag: {dst} names no tag and the source {src} has none"
-            ))
-            .hint("give the destination a tag (registry/repo:tag) or pass tags"));
-        }
-        Ok(tags)
-    });
-    let tags = check!("destination-tags", t, tags);
+    let tags = tags.map_err(|e| failed(rec, "destination-tags", e, 0))?;
     rec.with(|r| r.request.tags.clone_from(&tags));
-    let tag_plan = check!(
-        "destination-tags",
-        t,
-        crate::tags::plan(destination, dst, &tags, &digest, plan.allow_tag_move).await
-    );
+    let (heads, tags_ms) = heads.unwrap_or_else(|| {
+        (
+            Err(Error::internal("the destination tags were not read")),
+            0,
+        )
+    });
+    let heads = heads.map_err(|e| failed(rec, "destination-tags", e, tags_ms))?;
+    let tag_plan = TagPlan::decide(dst, &digest, heads, plan.allow_tag_move);
     let cas = crate::release::cas::check(plan.compare_and_swap.as_ref(), &tag_plan);
     if let Err(e) = tag_plan.ensure_allowed().and(cas) {
         // The audit lists every tag of the refused plan with its previous digest.
         let message = format!("{}; plan: {}", e.message, tag_plan.describe());
-        condition(rec, "destination-tags", ConditionStatus::Failed, message, t);
+        condition_took(
+            rec,
+            "destination-tags",
+            ConditionStatus::Failed,
+            message,
+            tags_ms,
+        );
         return Err(e);
     }
-    condition(
+    condition_took(
         rec,
         "destination-tags",
         ConditionStatus::Passed,
         tag_plan.describe(),
-        t,
+        tags_ms,
     );
 
     let t = Instant::now();
@@ -197,5 +222,5 @@ pub(super) async fn validate_conditions(
         );
     }
 
-    Ok(tag_plan)
+    Ok((tag_plan, root))
 }

@@ -43,7 +43,19 @@ impl Connection {
     }
 
     async fn send_raw(&self, request: Request) -> Result<Response, TransportError> {
-        self.transport.send(request.into_http()?).await
+        // `-vv` (trace) shows every exchange: method, URL, status or kind of failure, time.
+        if !tracing::enabled!(tracing::Level::TRACE) {
+            return self.transport.send(request.into_http()?).await;
+        }
+        let (method, url) = (request.method.clone(), traced_url(&request.url));
+        let start = std::time::Instant::now();
+        let answer = self.transport.send(request.into_http()?).await;
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        match &answer {
+            Ok(r) => tracing::trace!(%method, %url, status = r.status().as_u16(), ms, "request"),
+            Err(e) => tracing::trace!(%method, %url, error = failure_kind(e), ms, "request"),
+        }
+        answer
     }
 
     /// The base URL (`https://host` or `http://host`) for a registry host, probing `/v2/` once.
@@ -140,5 +152,49 @@ impl Connection {
         use super::transport::{redirect::Redirecting, wasi::WasiTransport};
         let transport = Redirecting::new(Arc::new(WasiTransport::new(&options)?));
         Ok(Self::new(Arc::new(transport), options.insecure_registries))
+    }
+}
+
+/// A URL as the request trace shows it: a registry API URL (`/v2/…`) without credentials or
+/// query; any other (a token realm, a notification webhook — whose path is its secret) as its
+/// origin only.
+fn traced_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) if u.path().starts_with("/v2/") => super::transport::redact_url(url),
+        Ok(u) => format!("{}://{}/…", u.scheme(), super::transport::host_port(url)),
+        Err(_) => "<url>".to_owned(),
+    }
+}
+
+/// The kind of a failed exchange, for the trace (its message may hold a URL).
+fn failure_kind(e: &TransportError) -> &'static str {
+    match e {
+        TransportError::Connect(_) => "connect",
+        TransportError::Timeout(_) => "timeout",
+        TransportError::Certificate(_) => "certificate",
+        TransportError::Redirect(_) => "redirect",
+        TransportError::Request(_) => "request",
+        TransportError::Body(_) => "body",
+        TransportError::Setup(_) => "setup",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::traced_url;
+
+    #[test]
+    fn the_trace_shows_registry_paths_and_only_the_origin_of_other_urls() {
+        assert_eq!(
+            traced_url("https://u:p@r.io/v2/app/blobs/uploads/x?_state=secret&digest=d"),
+            "https://r.io/v2/app/blobs/uploads/x"
+        );
+        let hook = traced_url("https://hooks.example.com/services/T000/B000/XXXXSECRET");
+        assert_eq!(hook, "https://hooks.example.com/…");
+        assert_eq!(
+            traced_url("http://127.0.0.1:5100/token?scope=x"),
+            "http://127.0.0.1:5100/…"
+        );
+        assert_eq!(traced_url("not a url"), "<url>");
     }
 }

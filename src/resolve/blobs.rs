@@ -79,39 +79,57 @@ pub struct BlobStates {
     pub millis: u64,
 }
 
-/// Probes the blobs of `images` at the source as `probe` says: every distinct blob that is not a
-/// foreign layer and not a config read already is HEADed (and, in deep mode, downloaded and
-/// hashed once). Never fails: a failed request is a [`BlobState::Unknown`].
-pub(super) async fn probe_blobs(
+/// The blobs the probe HEADs, known from the graph alone (so that the HEADs go out while the
+/// configs are read): every distinct layer that is not foreign, and the configs that are not
+/// `read` into memory (an attestation's or an artifact's).
+pub(super) fn wanted(
+    classified: &[(&crate::media::Manifest, super::ImageKind)],
+    read: &BTreeSet<Digest>,
+) -> BTreeMap<Digest, u64> {
+    let mut wanted = BTreeMap::new();
+    for (m, _) in classified {
+        let crate::media::ManifestView::Image { config, layers } = &m.view else {
+            continue;
+        };
+        if !read.contains(&config.digest) {
+            wanted.insert(config.digest.clone(), config.size);
+        }
+        for l in layers.iter().filter(|l| !is_foreign_layer(&l.media_type)) {
+            wanted.insert(l.digest.clone(), l.size);
+        }
+    }
+    wanted
+}
+
+/// HEADs every blob of `wanted` at the source, unless `probe` asks for nothing.
+pub(super) async fn head_wanted(
+    client: &RegistryClient,
+    reference: &Reference,
+    wanted: &BTreeMap<Digest, u64>,
+    probe: &BlobProbe,
+) -> BTreeMap<Digest, BlobState> {
+    if *probe == BlobProbe::None {
+        return BTreeMap::new();
+    }
+    head_all(client, reference, wanted).await
+}
+
+/// The probe's findings from the HEADs of `wanted` ([`head_wanted`]); in deep mode, every blob
+/// found present that is not a config read into memory (`images`) nor streamed by the copy is
+/// then downloaded and hashed once. Never fails: a failed request is a [`BlobState::Unknown`].
+pub(super) async fn finish_probe(
     client: &RegistryClient,
     reference: &Reference,
     images: &[ImageInfo],
+    (wanted, mut states): (&BTreeMap<Digest, u64>, BTreeMap<Digest, BlobState>),
     probe: &BlobProbe,
+    started: Instant,
 ) -> BlobStates {
-    let started = Instant::now();
     let verified_by_copy = match probe {
         BlobProbe::None => return BlobStates::default(),
         BlobProbe::Head => None,
         BlobProbe::Deep { verified_by_copy } => Some(verified_by_copy),
     };
-    // Every distinct blob to HEAD: layers that are not foreign, and configs not read already.
-    let mut wanted: BTreeMap<Digest, u64> = BTreeMap::new();
-    for image in images {
-        if image.config.is_none() && image.config_problem.is_none() {
-            wanted.insert(
-                image.config_descriptor.digest.clone(),
-                image.config_descriptor.size,
-            );
-        }
-        for l in image
-            .layers()
-            .iter()
-            .filter(|l| !is_foreign_layer(&l.media_type))
-        {
-            wanted.insert(l.digest.clone(), l.size);
-        }
-    }
-    let mut states = head_all(client, reference, &wanted).await;
     let mut deep = None;
     if let Some(skip) = verified_by_copy {
         // Configs read into memory were verified already; the rest is downloaded once each.
@@ -122,7 +140,7 @@ pub(super) async fn probe_blobs(
             .collect();
         let mut to_download: Vec<(Digest, u64)> = Vec::new();
         let mut by_copy = 0;
-        for (digest, size) in &wanted {
+        for (digest, size) in wanted {
             if !matches!(states.get(digest), Some(BlobState::Good)) || read.contains(digest) {
                 continue;
             }

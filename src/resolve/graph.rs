@@ -42,6 +42,18 @@ pub async fn resolve_graph(client: &RegistryClient, reference: &Reference) -> Re
     let root = client
         .get_manifest(reference, &reference.manifest_reference())
         .await?;
+    resolve_graph_from(client, reference, root).await
+}
+
+/// [`resolve_graph`] from a top manifest fetched already (`promote`'s `source-pull` GETs it).
+///
+/// # Errors
+/// As [`resolve_graph`], for the child manifests.
+pub async fn resolve_graph_from(
+    client: &RegistryClient,
+    reference: &Reference,
+    root: Manifest,
+) -> Result<ImageGraph> {
     let mut graph = ImageGraph {
         reference: reference.clone(),
         root: root.clone(),

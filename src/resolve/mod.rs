@@ -8,10 +8,10 @@ mod blobs;
 mod graph;
 mod images;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use blobs::{BlobProbe, BlobState, BlobStates, DeepStats};
-pub use graph::{ImageGraph, resolve_graph};
+pub use graph::{ImageGraph, resolve_graph, resolve_graph_from};
 pub use images::{ConfigProblem, ConfigRead, ImageInfo, ImageKind};
 
 use crate::digest::Digest;
@@ -60,7 +60,8 @@ impl ResolvedImage {
 }
 
 /// Completes the Resolve stage for `graph` on `client`: reads each image config once (a config
-/// shared by two manifests is read once), then probes the blobs as `probe` says.
+/// shared by two manifests is read once), all at once, and — at the same time, since the graph
+/// alone names them — HEADs the blobs as `probe` says; a deep probe then downloads what it must.
 ///
 /// # Errors
 /// Registry, network and access errors while reading a config. A config that is missing (404),
@@ -71,16 +72,37 @@ pub async fn inspect(
     graph: ImageGraph,
     probe: &BlobProbe,
 ) -> Result<ResolvedImage> {
-    let mut configs: BTreeMap<Digest, ConfigRead> = BTreeMap::new();
-    for (m, kind) in images::classify(&graph) {
+    let started = std::time::Instant::now();
+    let classified = images::classify(&graph);
+    let mut to_read = Vec::new();
+    let mut read = BTreeSet::new();
+    for (m, kind) in &classified {
         if let (ManifestView::Image { config, .. }, ImageKind::Image) = (&m.view, kind)
-            && !configs.contains_key(&config.digest)
+            && read.insert(config.digest.clone())
         {
-            let read = images::read_config(client, &graph, config).await?;
-            configs.insert(config.digest.clone(), read);
+            to_read.push(config);
         }
     }
+    let wanted = blobs::wanted(&classified, &read);
+    let reads = futures_util::future::try_join_all(to_read.into_iter().map(|config| async {
+        let r = images::read_config(client, &graph, config).await?;
+        Ok::<_, crate::error::Error>((config.digest.clone(), r))
+    }));
+    let (configs, heads) = futures_util::future::join(
+        reads,
+        blobs::head_wanted(client, &graph.reference, &wanted, probe),
+    )
+    .await;
+    let configs: BTreeMap<Digest, ConfigRead> = configs?.into_iter().collect();
     let mut image = ResolvedImage::new(graph, &configs);
-    image.blobs = blobs::probe_blobs(client, &image.graph.reference, &image.images, probe).await;
+    image.blobs = blobs::finish_probe(
+        client,
+        &image.graph.reference,
+        &image.images,
+        (&wanted, heads),
+        probe,
+        started,
+    )
+    .await;
     Ok(image)
 }

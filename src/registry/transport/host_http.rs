@@ -5,7 +5,8 @@
 //! synchronous round trips to the shim's worker thread (request, headers, body streams, finish,
 //! poll, response, reads, …); the host's exchange is one, with the bodies whole in memory, and
 //! the requests that are ready at the same moment (the HEADs of an image's blobs) share it: each
-//! queues (`start`, no I/O), yields once, then waits (`finish`), which sends all queued at once.
+//! queues (`start`, no I/O), yields until a turn passes with nothing else queued, then waits
+//! (`finish`), which sends all queued at once.
 //!
 //! [`route`] decides per request: by the host when the request body is empty or in memory (at most
 //! [`REQUEST_LIMIT`]) and no wasi:http transfer is in flight ([`InFlight`]: a host call blocks the
@@ -132,20 +133,24 @@ pub(super) use host_call::send;
 
 #[cfg(target_family = "wasm")]
 mod host_call {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
     use bytes::Bytes;
     use http::{HeaderName, HeaderValue, StatusCode};
 
     use super::super::{Body, BodyStream, FinalUrl, Response, TransportError, TransportOptions};
     use crate::host::http as host;
 
-    /// One exchange queued by the host: the first poll queues it and yields once (so that the
-    /// other requests of the same moment queue too: the host sends them together), the second
+    /// One exchange queued by the host: the first poll queues it and yields until the others of
+    /// the same moment have queued too ([`settle`]: the host sends them together), the last
     /// waits for the answer. Dropped before its answer, it is cancelled.
     struct Exchange(Option<u32>);
 
     impl Exchange {
         fn answer(&mut self) -> Option<Result<host::Response, host::Error>> {
-            self.0.take().map(host::finish)
+            let id = self.0.take()?;
+            FINISHED.fetch_add(1, Ordering::Relaxed);
+            Some(host::finish(id))
         }
     }
 
@@ -154,6 +159,35 @@ mod host_call {
             if let Some(id) = self.0.take() {
                 host::cancel(id);
             }
+        }
+    }
+
+    /// Exchanges queued, and `finish` calls made, so far in this process (generation counts for
+    /// [`settle`]).
+    static QUEUED: AtomicU64 = AtomicU64::new(0);
+    static FINISHED: AtomicU64 = AtomicU64::new(0);
+
+    /// The most turns [`settle`] waits.
+    const MAX_TURNS: u32 = 16;
+
+    /// Yields to the executor (woken at once) until a turn passes in which no other exchange was
+    /// queued, or until one was finished (every `finish` sends all that is queued, this one
+    /// included: its answer is there to take). The requests of one moment then share the host
+    /// call even when they are reached over several turns — a `FuturesUnordered`
+    /// (`buffer_unordered`, a large `try_join_all`) stops polling its futures for the turn once
+    /// two have woken themselves, so with one yield the third HEAD of a set missed the batch and
+    /// cost a round trip of its own. A lone request yields once, as before (each turn costs wstd
+    /// a check of its pollables).
+    async fn settle() {
+        let finished = FINISHED.load(Ordering::Relaxed);
+        let mut seen = QUEUED.load(Ordering::Relaxed);
+        for _ in 0..MAX_TURNS {
+            yield_once().await;
+            let now = QUEUED.load(Ordering::Relaxed);
+            if now == seen || FINISHED.load(Ordering::Relaxed) != finished {
+                return;
+            }
+            seen = now;
         }
     }
 
@@ -199,7 +233,8 @@ mod host_call {
             body_limit: limit,
         };
         let mut exchange = Exchange(Some(host::start(&request)));
-        yield_once().await;
+        QUEUED.fetch_add(1, Ordering::Relaxed);
+        settle().await;
         let Some(answer) = exchange.answer() else {
             return Some(Err(TransportError::Setup(format!(
                 "{shown}: the host exchange was already taken"
