@@ -202,21 +202,6 @@ impl TagPlan {
     }
 }
 
-/// HEADs every tag at `destination` and decides the plan ([`TagPlan::decide`]). Read-only.
-///
-/// # Errors
-/// Registry, network and access errors of the HEAD requests.
-pub async fn plan(
-    client: &RegistryClient,
-    destination: &Reference,
-    tags: &[String],
-    target: &Digest,
-    allow_tag_move: bool,
-) -> Result<TagPlan> {
-    let heads = head_tags(client, destination, tags).await?;
-    Ok(TagPlan::decide(destination, target, heads, allow_tag_move))
-}
-
 /// HEADs every tag at `destination`, all at once: (tag, the digest it points at), in the order
 /// of `tags`. Read-only and independent
 /// of the source, so a command may send these while it resolves the source, then decide the plan

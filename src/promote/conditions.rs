@@ -70,7 +70,7 @@ pub(super) async fn validate_conditions(
     }
 
     // The destination's tags follow from the inputs alone, so the destination's arm HEADs them
-    // right after its first contact, while the source's HEAD is out: the source pulled, the
+    // right after its first contact, while the source's GET is out: the source pulled, the
     // destination reached and its tags read take two round trips, not three. They are judged in
     // this order (source-pull, destination-reachable, destination-tags), each with its own time.
     let tags = destination_tags(src, dst, &plan.extra_tags).and_then(|tags| {
