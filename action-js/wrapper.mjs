@@ -1,7 +1,8 @@
 // The Node action: runs the wasm32-wasip2 component (transpiled by jco into build/) under the
 // preview2 shim, and does what the shim cannot (docs/architecture.md, Distribution):
 // - preopens the file system (the shim has none by default) and passes the working directory in
-//   PWD, so that paths in inputs mean what they mean in the workspace;
+//   PWD, so that paths in inputs mean what they mean in the workspace; on Windows in the form the
+//   shim's root preopen gives drives and shares (`/C:/a/b`), mapped back for the reports (paths.mjs);
 // - carries out the component's output sink: the Rust side appends each write (GITHUB_OUTPUT,
 //   GITHUB_STEP_SUMMARY, the audit, the errors log) as a record to a journal
 //   (src/report/journal.rs), and this file replays the records onto the real files, in order,
@@ -13,7 +14,7 @@
 // Bundled by esbuild into dist/index.mjs (scripts/build-dist.sh).
 import { mkdtempSync, readFileSync, writeFileSync, appendFileSync, renameSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
@@ -21,6 +22,7 @@ import { _setArgs, _setEnv, _setCwd } from "@bytecodealliance/preview2-shim/cli"
 import { _setPreopens } from "@bytecodealliance/preview2-shim/filesystem";
 import { resolveCredentialHelpers } from "./credentials.mjs";
 import { compileCore } from "./core-module.mjs";
+import { guestEnv, toGuest, toHost } from "./paths.mjs";
 
 const INTERNAL = 1;
 // Set by the wrapper for the component: the `ca-cert` input is in Node's trust store already.
@@ -52,7 +54,7 @@ function replay() {
       code = record.code;
       continue;
     }
-    const path = resolve(process.cwd(), record.path);
+    const path = toHost(record.path, process.cwd());
     const data = Buffer.from(record.data, "base64");
     if (record.op === "replace") replace(path, data);
     else if (record.op === "append") {
@@ -113,9 +115,11 @@ process.on("exit", (status) => finish(status === 0 ? 0 : INTERNAL));
 
 _setArgs(["image-promote", ...process.argv.slice(2)]);
 const helped = resolveCredentialHelpers(process.env, journalDir, (m) => process.stderr.write(m));
-_setEnv({ ...process.env, ...helped, PWD: process.cwd(), IMAGE_PROMOTE_SINK_JOURNAL: journal });
-_setCwd(process.cwd());
-_setPreopens(process.platform === "win32" ? {} : { "/": "/" });
+// On Windows `/` is every drive and share, and paths are handed over in the guest's form (paths.mjs).
+const env = { ...process.env, ...helped, PWD: process.cwd(), IMAGE_PROMOTE_SINK_JOURNAL: journal };
+_setEnv(guestEnv(env, homedir()));
+_setCwd(toGuest(process.cwd()));
+_setPreopens({ "/": "/" });
 
 try {
   const { run } = await import("./build/image-promote.js");

@@ -135,6 +135,27 @@ fn promote_everywhere(image: &str, digest: &str, code: i32) -> Vec<(String, Run,
     runs
 }
 
+/// The wrapper's Windows path forms (`action-js/paths.mjs`: drives and shares as the shim's root
+/// preopen shows them, mapped back for the reports), checked by its node:test file on every Node.
+#[test]
+fn node_action_hands_windows_paths_to_the_component_in_the_shims_form() {
+    let tests = project_root().join("action-js/test/paths.test.mjs");
+    for (label, node) in nodes() {
+        let out = Command::new(&node)
+            .args(["--test", "--test-reporter=tap"])
+            .arg(&tests)
+            .current_dir(project_root())
+            .output()
+            .unwrap();
+        let log = text(&out);
+        assert!(out.status.success(), "{label}: {log}");
+        assert!(
+            log.contains("# pass 6") && log.contains("# fail 0"),
+            "{label}: {log}"
+        );
+    }
+}
+
 #[test]
 fn node_action_promotes_a_plain_image_like_the_binary_and_reruns_as_a_no_op() {
     let r = registries();
