@@ -108,6 +108,7 @@ function finish(fallback) {
   }
   rmSync(journalDir, { recursive: true, force: true });
   process.exitCode = code ?? fallback;
+  return code;
 }
 
 // WASI's exit ends the process at once (process.exit): the reports are written on the way out.
@@ -126,6 +127,9 @@ try {
   run.run();
   finish(0);
 } catch (e) {
-  process.stderr.write(`error: the image-promote component failed: ${e?.message ?? e}\n`);
-  finish(INTERNAL);
+  // A failed command's `run` returns an error too (jco throws it): the component has reported
+  // it and recorded its exit code. Anything else (a trap) is the wrapper's to report.
+  if (finish(INTERNAL) === undefined) {
+    process.stderr.write(`error: the image-promote component failed: ${e?.message ?? e}\n`);
+  }
 }

@@ -207,6 +207,9 @@ fn node_action_refuses_with_exit_3_and_status_refused() {
             run.stdout()
         );
         assert!(run.errors_log().lines().count() >= 1, "{label}");
+        // The refusal is reported once, by the component; the wrapper adds no error of its own.
+        let stderr = String::from_utf8_lossy(&run.out.stderr);
+        assert!(!stderr.contains("component failed"), "{label}: {stderr}");
     }
 }
 
