@@ -29,7 +29,8 @@
 // - the worker transfers the bytes of an answer (a response body read ahead) instead of cloning;
 // - the worker loads our http-worker.mjs (and reads the TLS trust store) as soon as it starts,
 //   beside the main thread's compile, instead of at the first request (50–60 ms of it here);
-// And one to jco's output: its loader takes the core module compiled early (core-module.mjs).
+// And three to jco's output: its loader takes the core module compiled early (core-module.mjs),
+// its debug log asks the environment once, not on every call, and the bytes to hash are a view.
 import { build } from "esbuild";
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -125,6 +126,16 @@ const EARLY_CORE = [
   ],
 ];
 
+// jco's debug log reads `process.env.JCO_DEBUG` (a getenv through Node's environment proxy) on
+// every call: several per host call, about 200 ms of the main thread per GiB copied here. Read
+// once, when the module is evaluated.
+const DEBUG_ONCE = [
+  [
+    "const _debugLog = (...args) => {\n  if (!globalThis?.process?.env?.JCO_DEBUG) { return; }\n",
+    "const _debugOn = Boolean(globalThis?.process?.env?.JCO_DEBUG);\nconst _debugLog = (...args) => {\n  if (!_debugOn) { return; }\n",
+  ],
+];
+
 // `node:http` imported as an ES module: Node builds its module namespace from every export, and
 // on Node 22+ that runs the lazy getters (WebSocket and its kin) that load undici: about 60 ms of
 // Node 24's start here. Taken by `require` instead (the same module object, no getter run).
@@ -161,11 +172,22 @@ function requireBuiltins(path, text) {
   return `${head.join("\n")}\n${out}`;
 }
 
+// The bytes the component hashes are lifted as a view of its memory, not copied out: the host's
+// `update` hashes them before it returns and keeps nothing (host-digest.mjs). jco copies every
+// `list<u8>` argument (a fresh buffer, about 200 ms and a GC's worth of garbage per GiB here).
+const HASH_VIEW = /var (result\d+) = new Uint8Array\(memory0\.buffer\.slice\((ptr\d+), \2 \+ (len\d+) \* 1\)\);(\n  _debugLog\('\[iface="image-promote:host\/digest@[\d.]+", function="\[method\]hasher\.update"\])/g;
+function hashView(path, text) {
+  if ((text.match(HASH_VIEW) ?? []).length !== 1) {
+    throw new Error(`${path}: the lift of hasher.update's bytes is gone or ambiguous (jco upgraded?)`);
+  }
+  return text.replace(HASH_VIEW, "var $1 = new Uint8Array(memory0.buffer, $2, $3);$4");
+}
+
 const patchShim = {
   name: "patch-preview2-shim",
   setup(b) {
     b.onLoad({ filter: /action-js[\\/]build[\\/]image-promote\.js$/ }, (args) => ({
-      contents: `import { compileCore } from "../core-module.mjs";\n${patch(args.path, readFileSync(args.path, "utf8"), EARLY_CORE)}`,
+      contents: `import { compileCore } from "../core-module.mjs";\n${hashView(args.path, patch(args.path, readFileSync(args.path, "utf8"), [...EARLY_CORE, ...DEBUG_ONCE]))}`,
       loader: "js",
     }));
     b.onLoad({ filter: /preview2-shim[\\/]dist[\\/]synckit[\\/]index\.js$/ }, (args) => ({
