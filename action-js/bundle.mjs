@@ -110,10 +110,15 @@ const READ_AHEAD = [
   ],
 ];
 
+// The test, in the patched code, that byte payload `a` owns its whole buffer (so transferring the
+// buffer moves exactly these bytes): both threads transfer, never clone, such payloads.
+const ownsBuffer = (a) =>
+  `${a} instanceof Uint8Array && ${a}.byteOffset === 0 && ${a}.byteLength === ${a}.buffer.byteLength && !(${a}.buffer instanceof SharedArrayBuffer)`;
+
 const TRANSFER_PAYLOADS = [
   [
     "        worker.postMessage(msg);\n",
-    "        worker.postMessage(msg, args.filter((a) => a instanceof Uint8Array && a.byteOffset === 0 &&\n            a.byteLength === a.buffer.byteLength && !(a.buffer instanceof SharedArrayBuffer)).map((a) => a.buffer));\n",
+    `        worker.postMessage(msg, args.filter((a) => ${ownsBuffer("a")}).map((a) => a.buffer));\n`,
   ],
 ];
 
@@ -245,7 +250,7 @@ writeFileSync(
     // machine whose 2 cores the registries share: 1 GiB on Node 24 6.03 s → 5.67 s (medians of 3, alternated).
     [
       "\t\t\t\tworkerPort.postMessage(msg);\n",
-      "\t\t\t\tconst bytes = msg.result;\n\t\t\t\tworkerPort.postMessage(msg, bytes instanceof Uint8Array && bytes.byteOffset === 0 && bytes.byteLength > 4096 && bytes.byteLength === bytes.buffer.byteLength && !(bytes.buffer instanceof SharedArrayBuffer) ? [bytes.buffer] : []);\n",
+      `\t\t\t\tconst bytes = msg.result;\n\t\t\t\tworkerPort.postMessage(msg, ${ownsBuffer("bytes")} ? [bytes.buffer] : []);\n`,
     ],
     // Our extension (http-worker.mjs, beside this file: the same URL host-http.mjs names) is
     // loaded when the worker starts, while the main thread compiles and starts the component,

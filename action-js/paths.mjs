@@ -26,24 +26,19 @@ export function isWindowsAbsolute(value) {
 /** The component's form of a host path (Windows: absolute or relative; elsewhere: as is). */
 export function toGuest(path, platform = process.platform) {
   if (platform !== "win32") return path;
-  let p = path;
-  if (VERBATIM.test(p) && DRIVE.test(p.slice(4))) p = p.slice(4);
-  if (DRIVE.test(p)) {
-    const normal = win32.normalize(p).replace(/\\/g, "/");
-    return `/${normal[0].toUpperCase()}${normal.slice(1)}`;
-  }
-  if (UNC.test(p)) return `/${win32.normalize(p).replace(/\\/g, "/").replace(/^\/+/, "")}`.replace(/\/$/, "");
-  return p.replace(/\\/g, "/");
+  const p = VERBATIM.test(path) && DRIVE.test(path.slice(4)) ? path.slice(4) : path;
+  if (!DRIVE.test(p) && !UNC.test(p)) return p.replace(/\\/g, "/");
+  // `C:\a` → `/C:/a`, `\\server\share\x` → `/server/share/x`.
+  const normal = win32.normalize(p).replace(/\\/g, "/");
+  return DRIVE.test(p) ? `/${normal[0].toUpperCase()}${normal.slice(1)}` : `/${normal.replace(/^\/+/, "").replace(/\/$/, "")}`;
 }
 
 /** The host path the component meant by `path` (relative: against `cwd`). */
 export function toHost(path, cwd, platform = process.platform) {
   if (platform !== "win32") return posix.resolve(cwd, path);
-  if (path.startsWith("/")) {
-    const rest = path.replace(/^\/+/, "");
-    return DRIVE.test(rest) || /^[A-Za-z]:$/.test(rest) ? win32.resolve(rest.length === 2 ? `${rest}\\` : rest) : win32.resolve(`\\\\${rest}`);
-  }
-  return win32.resolve(cwd, path);
+  if (!path.startsWith("/")) return win32.resolve(cwd, path);
+  const rest = path.replace(/^\/+/, "");
+  return win32.resolve(/^[A-Za-z]:/.test(rest) ? `${rest}/` : `//${rest}`);
 }
 
 /** An input's value in the component's form: each line of a path input; anything else as is. */

@@ -285,7 +285,7 @@ function runAsWorker(fn) {
 					};
 				}
 				const bytes = msg.result;
-				workerPort.postMessage(msg, bytes instanceof Uint8Array && bytes.byteOffset === 0 && bytes.byteLength > 4096 && bytes.byteLength === bytes.buffer.byteLength && !(bytes.buffer instanceof SharedArrayBuffer) ? [bytes.buffer] : []);
+				workerPort.postMessage(msg, bytes instanceof Uint8Array && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && !(bytes.buffer instanceof SharedArrayBuffer) ? [bytes.buffer] : []);
 				Atomics.add(sharedBufferView, 0, 1);
 				Atomics.notify(sharedBufferView, 0);
 			})();
